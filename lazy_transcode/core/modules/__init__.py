@@ -1,0 +1,1 @@
+"""Compatibility namespace: the import paths used by the state-management spec."""

@@ -1,0 +1,1 @@
+"""ltctl: the thin client of ltd."""

@@ -1,0 +1,1 @@
+"""ltd: the daemon that owns every job and every ffmpeg process."""

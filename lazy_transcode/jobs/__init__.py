@@ -1,0 +1,1 @@
+"""The operations (qp, vbr, auto) as step pipelines over a state manager."""

@@ -1,0 +1,1 @@
+"""Everything that touches ffmpeg: binary, probe, commands, processes, pieces, assembly, vmaf, search."""

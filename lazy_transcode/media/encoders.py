@@ -1,0 +1,289 @@
+"""Encoder profiles: how each encoder is driven (quality knob, range, presets, rate control, pixels).
+
+Every profile builds its arguments as ffmpeg-python output keyword arguments; encoder-private
+parameter strings (`-x265-params`, `-svtav1-params`) are built once per command from a dict, so a
+second option can never silently replace the first (a bug of the original lazy-transcode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+KEYINT_DEFAULT = 240
+
+
+@dataclass(frozen=True)
+class HdrInfo:
+    """HDR10 static metadata of a source, when present."""
+
+    master_display: str | None = None  # x265 syntax: G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)
+    max_cll: str | None = None  # "maxcll,maxfall"
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """One encoder setting to try or to use: a quality value or a bitrate (kbps), never both."""
+
+    quality: int | None = None
+    bitrate_kbps: int | None = None
+
+    def label(self) -> str:
+        return f"q{self.quality}" if self.quality is not None else f"{self.bitrate_kbps}k"
+
+
+@dataclass
+class EncoderArgs:
+    """What an encode needs beyond input/output: ffmpeg-python output kwargs, global args, filters."""
+
+    output: dict[str, Any]
+    global_args: list[str] = field(default_factory=list)
+    filters: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EncoderProfile:
+    name: str
+    codec: str  # hevc | av1 | h264
+    hardware: bool
+    quality_option: str  # the ffmpeg option that carries the quality value
+    quality_range: tuple[int, int]  # full valid range
+    search_range: tuple[int, int]  # where a VMAF search looks (higher = smaller file)
+    default_preset: str
+    presets: tuple[str, ...]
+    pix_fmt_8bit: str = "yuv420p"
+    pix_fmt_10bit: str = "yuv420p10le"
+    vbr_maxrate: float = 1.0  # maxrate = factor x target bitrate
+    vbr_bufsize: float = 2.0  # bufsize = factor x target bitrate
+
+    def build(
+        self,
+        settings: EncodeSettings,
+        *,
+        preset: str | None = None,
+        ten_bit: bool = False,
+        hdr: HdrInfo | None = None,
+        keyint: int = KEYINT_DEFAULT,
+        animation: bool = False,
+        quiet: bool = True,
+    ) -> EncoderArgs:
+        if (settings.quality is None) == (settings.bitrate_kbps is None):
+            raise ValueError("give exactly one of quality and bitrate")
+        if settings.quality is not None:
+            lo, hi = self.quality_range
+            if not lo <= settings.quality <= hi:
+                raise ValueError(f"{self.name}: quality {settings.quality} outside {lo}..{hi}")
+        preset = preset or self.default_preset
+        if preset not in self.presets:
+            raise ValueError(f"{self.name}: unknown preset {preset!r} (one of {', '.join(self.presets)})")
+        out: dict[str, Any] = {"c:v": self.name, "preset": preset, "g": keyint}
+        out["pix_fmt"] = self.pix_fmt_10bit if ten_bit else self.pix_fmt_8bit
+        builder = _BUILDERS[self.name]
+        args = EncoderArgs(output=out)
+        builder(self, args, settings, ten_bit=ten_bit, hdr=hdr, keyint=keyint, animation=animation, quiet=quiet)
+        return args
+
+    def vbr_rates(self, bitrate_kbps: int) -> dict[str, str]:
+        return {
+            "b:v": f"{bitrate_kbps}k",
+            "maxrate": f"{round(bitrate_kbps * self.vbr_maxrate)}k",
+            "bufsize": f"{round(bitrate_kbps * self.vbr_bufsize)}k",
+        }
+
+
+def _params(pairs: dict[str, Any]) -> str:
+    return ":".join(f"{k}={v}" if v is not None else k for k, v in pairs.items())
+
+
+def _x265(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> None:
+    params: dict[str, Any] = {}
+    if kw["quiet"]:
+        params["log-level"] = "error"
+    params["keyint"] = kw["keyint"]
+    params["min-keyint"] = min(25, kw["keyint"])
+    hdr: HdrInfo | None = kw["hdr"]
+    if hdr is not None:
+        params["hdr10"] = 1
+        params["hdr10-opt"] = 1
+        params["repeat-headers"] = 1
+        if hdr.master_display:
+            params["master-display"] = hdr.master_display
+        if hdr.max_cll:
+            params["max-cll"] = hdr.max_cll.replace(",", "\\,")
+    if kw["animation"]:
+        a.output["tune"] = "animation"
+    if s.quality is not None:
+        a.output["crf"] = s.quality
+    else:
+        a.output.update(p.vbr_rates(s.bitrate_kbps or 0))
+    a.output["profile:v"] = "main10" if kw["ten_bit"] else "main"
+    a.output["x265-params"] = _params(params)
+
+
+def _svtav1(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> None:
+    params: dict[str, Any] = {}
+    if kw["animation"]:
+        params["tune"] = 0
+    if kw["hdr"] is not None:
+        hdr: HdrInfo = kw["hdr"]
+        params["enable-hdr"] = 1
+        if hdr.master_display:
+            params["mastering-display"] = hdr.master_display
+        if hdr.max_cll:
+            params["content-light"] = hdr.max_cll.replace(",", "\\,")
+    if s.quality is not None:
+        a.output["crf"] = s.quality
+    else:
+        a.output["b:v"] = f"{s.bitrate_kbps}k"
+        a.output["maxrate"] = f"{round((s.bitrate_kbps or 0) * p.vbr_maxrate)}k"
+    if params:
+        a.output["svtav1-params"] = _params(params)
+
+
+def _x264(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> None:
+    if kw["animation"]:
+        a.output["tune"] = "animation"
+    if s.quality is not None:
+        a.output["crf"] = s.quality
+    else:
+        a.output.update(p.vbr_rates(s.bitrate_kbps or 0))
+    a.output["profile:v"] = "high10" if kw["ten_bit"] else "high"
+
+
+def _nvenc(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> None:
+    a.output.update({"tune": "hq", "rc-lookahead": 32, "spatial_aq": 1, "temporal_aq": 1, "b_ref_mode": "middle"})
+    if s.quality is not None:
+        a.output.update({"rc": "constqp", "qp": s.quality})
+    else:
+        a.output.update({"rc": "vbr", "multipass": "fullres", **p.vbr_rates(s.bitrate_kbps or 0)})
+    a.output["profile:v"] = "main10" if kw["ten_bit"] else "main"
+
+
+def _qsv(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> None:
+    a.output["look_ahead_depth"] = 40
+    if s.quality is not None:
+        a.output["global_quality"] = s.quality
+    else:
+        a.output.update(p.vbr_rates(s.bitrate_kbps or 0))
+    a.output["profile:v"] = "main10" if kw["ten_bit"] else "main"
+
+
+def _vaapi(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> None:
+    a.global_args += ["-vaapi_device", "/dev/dri/renderD128"]
+    a.filters += [f"format={a.output.pop('pix_fmt')}", "hwupload"]
+    a.output.pop("preset", None)
+    if s.quality is not None:
+        a.output.update({"rc_mode": "CQP", "qp": s.quality})
+    else:
+        a.output.update({"rc_mode": "VBR", **p.vbr_rates(s.bitrate_kbps or 0)})
+    a.output["profile:v"] = "main10" if kw["ten_bit"] else "main"
+
+
+def _amf(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> None:
+    a.output.pop("preset", None)
+    a.output["quality"] = "quality"
+    if s.quality is not None:
+        a.output.update({"rc": "cqp", "qp_i": s.quality, "qp_p": s.quality, "qp_b": s.quality})
+    else:
+        a.output.update({"rc": "vbr_peak", "preanalysis": 1, "vbaq": 1, **p.vbr_rates(s.bitrate_kbps or 0)})
+    a.output["profile:v"] = "main10" if kw["ten_bit"] else "main"
+
+
+_BUILDERS = {
+    "libx265": _x265,
+    "libsvtav1": _svtav1,
+    "libx264": _x264,
+    "hevc_nvenc": _nvenc,
+    "hevc_qsv": _qsv,
+    "hevc_vaapi": _vaapi,
+    "hevc_amf": _amf,
+}
+
+_X26X_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
+)  # fmt: skip
+
+PROFILES: dict[str, EncoderProfile] = {
+    p.name: p
+    for p in (
+        EncoderProfile("libx265", "hevc", False, "crf", (0, 51), (16, 36), "medium", _X26X_PRESETS),
+        EncoderProfile(
+            "libsvtav1",
+            "av1",
+            False,
+            "crf",
+            (1, 63),
+            (20, 55),
+            "8",
+            tuple(str(i) for i in range(-1, 14)),
+            vbr_maxrate=1.5,
+        ),
+        EncoderProfile("libx264", "h264", False, "crf", (0, 51), (16, 32), "medium", _X26X_PRESETS),
+        EncoderProfile(
+            "hevc_nvenc",
+            "hevc",
+            True,
+            "qp",
+            (0, 51),
+            (16, 40),
+            "p7",
+            tuple(f"p{i}" for i in range(1, 8)),
+            pix_fmt_8bit="nv12",
+            pix_fmt_10bit="p010le",
+            vbr_maxrate=1.5,
+            vbr_bufsize=2.0,
+        ),
+        EncoderProfile(
+            "hevc_qsv",
+            "hevc",
+            True,
+            "global_quality",
+            (1, 51),
+            (16, 40),
+            "veryslow",
+            ("veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
+            pix_fmt_8bit="nv12",
+            pix_fmt_10bit="p010le",
+            vbr_maxrate=1.5,
+            vbr_bufsize=2.0,
+        ),
+        EncoderProfile(
+            "hevc_vaapi",
+            "hevc",
+            True,
+            "qp",
+            (0, 51),
+            (16, 40),
+            "default",
+            ("default",),
+            pix_fmt_8bit="nv12",
+            pix_fmt_10bit="p010",
+            vbr_maxrate=1.5,
+            vbr_bufsize=2.0,
+        ),
+        EncoderProfile(
+            "hevc_amf",
+            "hevc",
+            True,
+            "qp",
+            (0, 51),
+            (16, 40),
+            "default",
+            ("default",),
+            pix_fmt_8bit="nv12",
+            pix_fmt_10bit="p010le",
+            vbr_maxrate=1.75,
+            vbr_bufsize=2.5,
+        ),
+    )
+}
+
+# Hardware first, as the original detected them; libx265 is the portable fallback.
+DETECTION_ORDER = ("hevc_amf", "hevc_nvenc", "hevc_qsv", "hevc_vaapi", "libx265")
+
+
+def get_profile(encoder: str) -> EncoderProfile:
+    try:
+        return PROFILES[encoder]
+    except KeyError:
+        raise ValueError(f"unknown encoder {encoder!r} (one of {', '.join(PROFILES)})") from None

@@ -1,0 +1,1 @@
+"""The universal state management library of the spec (operation, manager, store, discovery, integration)."""
