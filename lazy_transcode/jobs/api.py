@@ -154,12 +154,16 @@ class JobControl:
     `wait_if_paused`. `request_stop` makes the job checkpoint and raise `JobStopped`.
     """
 
-    def __init__(self, on_progress: Callable[[Progress], None] | None = None) -> None:
+    def __init__(
+        self, on_progress: Callable[[Progress], None] | None = None, *, checkpoint_interval: float = 10.0
+    ) -> None:
         self.on_progress = on_progress
+        self.checkpoint_interval = checkpoint_interval  # seconds between progress saves to the state file
         self.paused = False
         self.stop_requested = False
         self._pgids: set[int] = set()
         self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
 
     # --- used by the owner -------------------------------------------------------------------
     def pause(self) -> None:
@@ -176,7 +180,12 @@ class JobControl:
 
     def request_stop(self) -> None:
         self.stop_requested = True
+        self._stop.set()
         self._wake.set()
+
+    async def stopped(self) -> None:
+        """Wait until the owner asks the job to stop (used to interrupt a running ffmpeg)."""
+        await self._stop.wait()
 
     @property
     def process_groups(self) -> frozenset[int]:

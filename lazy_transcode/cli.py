@@ -1,0 +1,238 @@
+"""`lazy-transcode`: the one-shot foreground program (no daemon).
+
+Same job options as `ltctl add`, plus the spec's state-management flags. Ctrl+C pauses (ffmpeg is
+stopped at once and the job waits at its pause point) and asks whether to resume or quit; a second
+Ctrl+C, or SIGTERM, saves the checkpoint and quits. Any later run continues from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from lazy_transcode import __version__
+from lazy_transcode.jobs.api import (
+    CONTAINERS,
+    MODES,
+    JobControl,
+    JobOptions,
+    JobResult,
+    JobStopped,
+    OptionError,
+    Progress,
+)
+from lazy_transcode.media.discover import expand
+from lazy_transcode.state.integration import add_state_management_args, handle_state_cli
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def add_job_options(parser: argparse.ArgumentParser) -> None:
+    """The contract's job options (shared with `ltctl add`)."""
+    group = parser.add_argument_group("Job options")
+    group.add_argument("--mode", choices=MODES, default="qp", help="qp (CRF/QP), vbr (bitrate) or auto")
+    group.add_argument("--vmaf-target", type=float, default=95.0, metavar="F", help="target VMAF (default 95)")
+    group.add_argument("--vmaf-tol", type=float, default=1.0, metavar="F", help="VMAF tolerance (default 1.0)")
+    group.add_argument("--encoder", default="libx265", help="libx265, libsvtav1, libx264, hevc_nvenc, ...")
+    group.add_argument("--preset", default=None, help="encoder preset (default: the encoder's)")
+    group.add_argument("--qp", type=int, default=None, metavar="N", help="fixed quality: no VMAF search")
+    group.add_argument("--samples", type=int, default=None, metavar="N", help="sample clips for the search")
+    out = group.add_mutually_exclusive_group()
+    out.add_argument("--output-dir", default=None, metavar="DIR", help="where outputs go (default: beside)")
+    out.add_argument("--replace", action="store_true", help="replace the source once the output is verified")
+    group.add_argument("--force", action="store_true", help="transcode even an already efficient file")
+    group.add_argument("--container", choices=CONTAINERS, default="mkv", help="output container (default mkv)")
+    group.add_argument("--piece-seconds", type=float, default=10.0, metavar="S", help=argparse.SUPPRESS)
+
+
+def options_from_args(args: argparse.Namespace) -> JobOptions:
+    return JobOptions(
+        mode=args.mode,
+        vmaf_target=args.vmaf_target,
+        vmaf_tol=args.vmaf_tol,
+        encoder=args.encoder,
+        preset=args.preset,
+        qp=args.qp,
+        samples=args.samples,
+        output_dir=str(Path(args.output_dir).absolute()) if args.output_dir else None,
+        replace=args.replace,
+        force=args.force,
+        container=args.container,
+        piece_seconds=args.piece_seconds,
+    ).validate()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lazy-transcode",
+        description="Transcode video files to a target quality in the foreground, resumably.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="video files or folders (searched recursively)")
+    add_job_options(parser)
+    add_state_management_args(parser)
+    parser.add_argument("--ffmpeg", default=None, metavar="PATH", help="ffmpeg binary (default: the bundled one)")
+    parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--version", action="version", version=f"lazy-transcode {__version__}")
+    return parser
+
+
+class Reporter:
+    """Progress on stderr: a rich bar on a terminal, plain lines (at most every 2 s) otherwise."""
+
+    def __init__(self, plain: bool) -> None:
+        self.plain = plain or not sys.stderr.isatty()
+        self._last = 0.0
+        self._progress = None
+        self._task = None
+        self._name = ""
+
+    def start(self, name: str) -> None:
+        self._name = name
+        if not self.plain:
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+                TextColumn("{task.fields[step]} {task.fields[rate]}"), TimeRemainingColumn(),
+                transient=True,
+            )  # fmt: skip
+            self._progress.start()
+            self._task = self._progress.add_task(name, total=100, step="", rate="")
+
+    def update(self, p: Progress) -> None:
+        rate = f"{p.fps:.1f} fps" if p.fps else ""
+        if p.speed:
+            rate += f" {p.speed:.2f}x"
+        if self._progress is not None:
+            self._progress.update(self._task, completed=p.percent, step=p.step, rate=rate)
+            return
+        now = time.monotonic()
+        if now - self._last >= 2.0 or p.percent >= 100.0:
+            self._last = now
+            eta = f" ETA {p.eta_seconds:.0f}s" if p.eta_seconds else ""
+            print(f"{self._name}: {p.step} {p.percent:5.1f}% {rate}{eta}", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+class Interrupts:
+    """Ctrl+C: pause and ask; Ctrl+C again or 'q': save and quit; SIGTERM: save and quit."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.control: JobControl | None = None
+        self.stopping = False
+        loop.add_signal_handler(signal.SIGINT, self.on_sigint)
+        loop.add_signal_handler(signal.SIGTERM, self.on_sigterm)
+
+    def on_sigint(self) -> None:
+        control = self.control
+        if control is None or control.paused or self.stopping:
+            self.stop()
+            return
+        control.pause()
+        print("\nPaused. Press Enter to resume, q + Enter (or Ctrl+C) to save and quit.", file=sys.stderr)
+        threading.Thread(target=self._ask, args=(control,), daemon=True).start()
+
+    def _ask(self, control: JobControl) -> None:
+        line = sys.stdin.readline() if sys.stdin and not sys.stdin.closed else ""
+        if not line or line.strip().lower().startswith("q"):
+            self.loop.call_soon_threadsafe(self.stop)
+        else:
+            self.loop.call_soon_threadsafe(control.resume)
+
+    def on_sigterm(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self.control is not None:
+            self.control.request_stop()
+
+
+async def run_files(files: list[Path], options: JobOptions, args: argparse.Namespace) -> int:
+    from lazy_transcode.jobs.runner import run_job
+
+    interrupts = Interrupts(asyncio.get_running_loop())
+    failed = 0
+    for path in files:
+        if interrupts.stopping:
+            return EXIT_INTERRUPTED
+        reporter = Reporter(args.plain)
+        reporter.start(path.name)
+        control = JobControl(on_progress=reporter.update)
+        interrupts.control = control
+        try:
+            result = await run_job(path, options, control, ffmpeg=args.ffmpeg)
+        except JobStopped:
+            reporter.stop()
+            print(f"{path}: stopped; checkpoint saved (run again to resume)", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            reporter.stop()
+        failed += _print_result(result)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _print_result(result: JobResult) -> int:
+    if result.status == "completed":
+        saved = ""
+        if result.source_size and result.output_size:
+            saved = f" ({100.0 * (1 - result.output_size / result.source_size):.0f}% smaller)"
+        print(f"{result.input_file}: done -> {result.output_file}{saved}")
+        return 0
+    if result.status == "skipped":
+        print(f"{result.input_file}: skipped: {result.reason}")
+        return 0
+    print(f"{result.input_file}: failed: {result.reason}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr
+    )
+    handled = False
+    for path in args.paths:
+        handled = handle_state_cli(args, path) or handled
+    if handled:
+        return EXIT_OK
+    try:
+        options = options_from_args(args)
+    except OptionError as exc:
+        parser.error(str(exc))
+    files = list(expand(args.paths))
+    if args.resume:
+        files = _with_resumable_state(files, options)
+        if not files:
+            print("nothing to resume", file=sys.stderr)
+            return EXIT_OK
+    missing = [f for f in files if not f.is_file()]
+    for path in missing:
+        print(f"{path}: no such file", file=sys.stderr)
+    files = [f for f in files if f.is_file()]
+    code = asyncio.run(run_files(files, options, args))
+    return EXIT_FAILED if missing and code == EXIT_OK else code
+
+
+def _with_resumable_state(files: list[Path], options: JobOptions) -> list[Path]:
+    """--resume: only the files with an unfinished operation of this mode."""
+    from lazy_transcode.jobs.runner import state_manager_for
+
+    return [f for f in files if state_manager_for(f, options).state_file.exists()]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

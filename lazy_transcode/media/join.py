@@ -1,0 +1,61 @@
+"""Joining encoded pieces into one video stream, keeping every packet's original timestamps.
+
+Pieces are independent closed-GOP encodes of consecutive frames, so joining is a packet remux. The
+only repair ever needed is at a piece boundary: with B-frames, a piece's first decode timestamps may
+lie before the previous piece's last one; they are raised just enough to be strictly increasing,
+which is always possible because the new piece's presentation times all follow the previous piece's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+
+class JoinError(RuntimeError):
+    """The pieces cannot be joined (missing, unreadable or inconsistent)."""
+
+
+def join_pieces(
+    pieces: Sequence[Path], out: Path, *, container: str = "mp4", on_piece: Callable[[int], None] | None = None
+) -> int:
+    """Remux the video packets of `pieces`, in order, into `out`. Returns the number of packets."""
+    import av
+
+    packets = 0
+    last_dts: Fraction | None = None  # seconds, exact
+    output = av.open(str(out), "w", format=container)
+    try:
+        out_stream: Any = None
+        for n, piece in enumerate(pieces):
+            try:
+                source = av.open(str(piece))
+            except (av.error.FFmpegError, OSError) as exc:
+                raise JoinError(f"cannot read piece {piece.name}: {exc}") from None
+            try:
+                if not source.streams.video:
+                    raise JoinError(f"piece {piece.name} has no video")
+                in_stream = source.streams.video[0]
+                if out_stream is None:
+                    out_stream = output.add_stream_from_template(in_stream)
+                for packet in source.demux(in_stream):
+                    if packet.size == 0:
+                        continue
+                    if packet.dts is not None and packet.time_base is not None:
+                        tb = packet.time_base
+                        if last_dts is not None and packet.dts * tb <= last_dts:
+                            packet.dts = math.floor(last_dts / tb) + 1
+                        last_dts = packet.dts * tb
+                    packet.stream = out_stream
+                    output.mux(packet)
+                    packets += 1
+            finally:
+                source.close()
+            if on_piece is not None:
+                on_piece(n)
+    finally:
+        output.close()
+    return packets

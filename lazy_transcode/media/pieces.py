@@ -1,0 +1,65 @@
+"""Planning the checkpointed pieces of an encode.
+
+A piece is a run of consecutive source frames (by presentation time), at most `piece_seconds` long,
+encoded on its own: it starts with an IDR frame and references nothing outside itself, so a finished
+piece is final and a crash costs at most the piece being encoded. Cuts are placed half-way between two
+source frames so that ffmpeg's `-ss`/`-to` can never round a frame into the wrong piece, and each piece
+is also capped with `-frames:v`, so the frame count is exact by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from lazy_transcode.media.probe import FrameScan
+
+
+@dataclass(frozen=True)
+class PiecePlan:
+    index: int
+    first_frame: int
+    frame_count: int
+    start_pts: int  # pts of the piece's first frame (source time base)
+    seek: float | None  # input -ss (seconds, source timeline); None for the first piece
+    stop: float | None  # input -to (seconds, source timeline); None for the last piece
+
+    def to_list(self) -> list[Any]:
+        return [self.first_frame, self.frame_count, self.start_pts, self.seek, self.stop]
+
+    @classmethod
+    def from_list(cls, index: int, row: list[Any]) -> PiecePlan:
+        first, count, start_pts, seek, stop = row
+        if not (isinstance(first, int) and isinstance(count, int) and count > 0 and isinstance(start_pts, int)):
+            raise ValueError(f"bad piece plan row {row!r}")
+        return cls(
+            index, first, count, start_pts, None if seek is None else float(seek), None if stop is None else float(stop)
+        )
+
+
+def plan_pieces(scan: FrameScan, piece_seconds: float) -> list[PiecePlan]:
+    """Cut the source's frames into pieces of at most `piece_seconds` (and at least one frame)."""
+    if piece_seconds <= 0:
+        raise ValueError("piece_seconds must be positive")
+    pts = scan.pts
+    tb = scan.time_base
+    limit = Fraction(piece_seconds).limit_denominator(1_000_000)
+    starts = [0]
+    piece_start = pts[0]
+    for i in range(1, len(pts)):
+        if (pts[i] - piece_start) * tb >= limit:
+            starts.append(i)
+            piece_start = pts[i]
+    plans = []
+    for n, first in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(pts)
+        seek = _midpoint(pts, first, tb) if first > 0 else None
+        stop = _midpoint(pts, end, tb) if end < len(pts) else None
+        plans.append(PiecePlan(n, first, end - first, pts[first], seek, stop))
+    return plans
+
+
+def _midpoint(pts: list[int], i: int, tb: Fraction) -> float:
+    """Seconds half-way between frame i-1 and frame i."""
+    return float((pts[i - 1] + pts[i]) * tb / 2)

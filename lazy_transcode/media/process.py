@@ -1,0 +1,200 @@
+"""Running ffmpeg: own process group, progress from `-progress pipe:1`, pause/stop, no orphans.
+
+Each ffmpeg runs in a new session (so SIGSTOP/SIGCONT of its process group pause exactly it), with
+PR_SET_PDEATHSIG=SIGKILL (so it dies with us, even after `kill -9`), and without the systemd
+notification variables (so a child can never talk to systemd in our name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lazy_transcode.jobs.api import JobControl, JobStopped
+from lazy_transcode.media.binary import ffmpeg_exe
+
+_SCRUBBED_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+_PR_SET_PDEATHSIG = 1
+
+
+class FFmpegRunError(RuntimeError):
+    """ffmpeg exited with an error; the message is one line (ffmpeg's last error line)."""
+
+
+@dataclass
+class FfmpegProgress:
+    """One `-progress` record."""
+
+    frame: int = 0
+    fps: float = 0.0
+    out_time: float = 0.0
+    speed: float | None = None
+    total_size: int = 0
+    percent: float | None = None
+    done: bool = False
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - non-glibc platforms
+        return None
+
+
+_LIBC = _libc()
+
+
+def _child_setup() -> None:
+    """Runs in the child between fork and exec: die with the parent."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() == 1:  # parent already gone before prctl took effect
+            os._exit(1)
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    env.setdefault("LC_ALL", "C")
+    return env
+
+
+def parse_progress_block(fields: dict[str, str], duration: float | None) -> FfmpegProgress:
+    def num(key: str, cast: type = float, default: float | int = 0) -> float | int:
+        value = fields.get(key, "").strip().rstrip("x")
+        try:
+            return cast(value)
+        except ValueError:
+            return default
+
+    out_us = num("out_time_us", int, 0) or num("out_time_ms", int, 0)
+    out_time = max(0.0, out_us / 1e6)
+    speed = fields.get("speed", "").strip()
+    record = FfmpegProgress(
+        frame=int(num("frame", int, 0)),
+        fps=float(num("fps", float, 0.0)),
+        out_time=out_time,
+        speed=float(speed.rstrip("x")) if speed and speed != "N/A" else None,
+        total_size=int(num("total_size", int, 0)),
+        done=fields.get("progress") == "end",
+    )
+    if duration and duration > 0:
+        record.percent = min(100.0, 100.0 * out_time / duration)
+    return record
+
+
+async def run_ffmpeg(
+    args: list[str],
+    *,
+    ffmpeg: str | None = None,
+    control: JobControl | None = None,
+    on_progress: Callable[[FfmpegProgress], None] | None = None,
+    duration: float | None = None,
+    stop_grace: float = 5.0,
+    graceful_stop: bool = True,
+) -> str:
+    """Run one ffmpeg command (arguments after the program name) and return its stderr.
+
+    If `control` asks to stop, ffmpeg is stopped ('q', then SIGKILL after `stop_grace`; at once when
+    `graceful_stop` is false, for work that is thrown away anyway) and `JobStopped` is raised.
+    """
+    exe = ffmpeg or ffmpeg_exe()
+    if control is not None:
+        control.check_stop()
+    cmd = [exe, "-hide_banner", "-nostats", "-progress", "pipe:1", *args]
+    if "-loglevel" not in args and "-v" not in args:
+        cmd[1:1] = ["-loglevel", "error"]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_child_setup,
+        env=child_env(),
+        limit=1 << 20,
+    )
+    pgid = proc.pid  # a new session: its process group id is its pid
+    if control is not None:
+        control.register(pgid)
+    stderr_tail: deque[str] = deque(maxlen=200)
+
+    async def read_progress() -> None:
+        assert proc.stdout is not None
+        block: dict[str, str] = {}
+        async for raw in proc.stdout:
+            key, _, value = raw.decode(errors="replace").strip().partition("=")
+            block[key] = value
+            if key == "progress":
+                if on_progress is not None:
+                    on_progress(parse_progress_block(block, duration))
+                block = {}
+
+    async def read_stderr() -> None:
+        assert proc.stderr is not None
+        async for raw in proc.stderr:
+            stderr_tail.append(raw.decode(errors="replace").rstrip())
+
+    readers = asyncio.gather(read_progress(), read_stderr())
+    stop_wait = asyncio.ensure_future(control.stopped()) if control is not None else None
+    try:
+        waiters: set[asyncio.Future] = {readers}
+        if stop_wait is not None:
+            waiters.add(stop_wait)
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if stop_wait is not None and stop_wait in done and not readers.done():
+            await _stop(proc, stop_grace if graceful_stop else 0.0)
+            raise JobStopped("stopped while ffmpeg was running")
+        await readers
+        code = await proc.wait()
+    except BaseException:
+        # Cancelled or stopped: never leave ffmpeg behind.
+        await _stop(proc, 0.0)
+        readers.cancel()
+        with contextlib.suppress(BaseException):
+            await readers
+        raise
+    finally:
+        if stop_wait is not None:
+            stop_wait.cancel()
+        if control is not None:
+            control.unregister(pgid)
+    stderr = "\n".join(stderr_tail)
+    if code != 0:
+        raise FFmpegRunError(_error_line(stderr_tail, code))
+    return stderr
+
+
+def _error_line(lines: deque[str], code: int) -> str:
+    meaningful = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("[out#")]
+    last = meaningful[-1] if meaningful else (lines[-1].strip() if lines else "")
+    reason = last or f"exit status {code}"
+    return f"ffmpeg failed ({reason})" if code >= 0 else f"ffmpeg killed by signal {-code}"
+
+
+async def _stop(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """Stop ffmpeg: resume it if paused, ask it to quit, then kill the whole group."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGCONT)
+    if grace > 0:
+        try:
+            if proc.stdin is not None:
+                proc.stdin.write(b"q")
+                await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+            return
+        except TimeoutError:
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()
