@@ -34,3 +34,8 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+
+.PHONY: deb
+deb:
+	bash packaging/ci/host-deps.sh
+	bash packaging/build-deb.sh dist

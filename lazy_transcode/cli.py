@@ -214,15 +214,18 @@ def main(argv: list[str] | None = None) -> int:
     except OptionError as exc:
         parser.error(str(exc))
     files = list(expand(args.paths))
+    resumable: list[Path] = []
     if args.resume:
-        files = _with_resumable_state(files, options)
+        files = resumable = _with_resumable_state(files, options)
         if not files:
             print("nothing to resume", file=sys.stderr)
             return EXIT_OK
-    missing = [f for f in files if not f.is_file()]
+    # A source already replaced by a verified output (kill during --replace) is resumed from its state.
+    runnable = [f for f in files if f.is_file() or (args.resume and f in resumable)]
+    missing = [f for f in files if f not in runnable]
     for path in missing:
         print(f"{path}: no such file", file=sys.stderr)
-    files = [f for f in files if f.is_file()]
+    files = runnable
     code = asyncio.run(run_files(files, options, args))
     return EXIT_FAILED if missing and code == EXIT_OK else code
 

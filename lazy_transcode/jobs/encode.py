@@ -23,13 +23,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from lazy_transcode.failpoints import failpoint
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, Progress
 from lazy_transcode.media.commands import assemble_args, piece_encode_args
 from lazy_transcode.media.encoders import KEYINT_DEFAULT, EncoderArgs, EncodeSettings, get_profile
 from lazy_transcode.media.join import JoinError, join_pieces
 from lazy_transcode.media.pieces import PiecePlan, plan_pieces
 from lazy_transcode.media.place import fsync_dir, fsync_file, output_name, place_file, sha256_file
-from lazy_transcode.media.probe import MediaInfo, ProbeError, scan_video_frames
+from lazy_transcode.media.probe import FrameScan, MediaInfo, ProbeError, scan_video_frames
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, run_ffmpeg
 from lazy_transcode.media.verify import VerifyError, verify_output
 from lazy_transcode.state.manager import UniversalStateManager
@@ -144,6 +145,7 @@ class ResumableEncode:
                 scan = await asyncio.to_thread(scan_video_frames, self.source, self.info.video.index)
             except ProbeError as exc:
                 raise JobFailed(str(exc)) from None
+            self._check_complete(scan)
             plans = plan_pieces(scan, self.options.piece_seconds)
             cp.update(
                 version=CHECKPOINT_VERSION,
@@ -159,6 +161,19 @@ class ResumableEncode:
         self.pieces_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.pieces_dir.glob("*.part.mp4"):
             stale.unlink(missing_ok=True)
+
+    def _check_complete(self, scan: FrameScan) -> None:
+        """A file whose video stops well before its declared duration was cut short: refuse it."""
+        declared = self.info.duration
+        first = scan.seconds(scan.pts[0])
+        video_end = scan.seconds(scan.pts[-1]) - (self.info.start_time if first >= self.info.start_time else first)
+        if declared > 0 and video_end < declared - max(2.0, 0.05 * declared):
+            raise JobFailed(
+                f"{self.source}: video data ends at {video_end:.1f} s of a declared {declared:.1f} s"
+                " (truncated or damaged)"
+            )
+        if scan.corrupt_packets:
+            raise JobFailed(f"{self.source}: {scan.corrupt_packets} corrupt video packet(s)")
 
     def _plans(self) -> list[PiecePlan]:
         try:
@@ -220,6 +235,7 @@ class ResumableEncode:
     async def _encode_piece(self, plan: PiecePlan, on_progress: Any) -> None:
         final = self._piece_path(plan.index)
         part = final.with_name(final.stem + ".part.mp4")
+        log.info("%s: encoding piece %d (%d frames)", self.source.name, plan.index, plan.frame_count)
         args = piece_encode_args(self.source, self.info, plan, self.enc_args, part)
         try:
             await run_ffmpeg(
@@ -264,6 +280,7 @@ class ResumableEncode:
             await asyncio.to_thread(join_pieces, pieces, joined)
         except JoinError as exc:
             raise JobFailed(str(exc)) from None
+        failpoint("joined")
         await self.control.wait_if_paused()
         try:
             await run_ffmpeg(
@@ -271,6 +288,7 @@ class ResumableEncode:
             )
         except FFmpegRunError as exc:
             raise JobFailed(f"assembly failed: {exc}") from None
+        failpoint("assembled")
         joined.unlink(missing_ok=True)
         self.manager.update_step("verify", progress=self.manager.state.progress_percent)
         try:
@@ -290,6 +308,7 @@ class ResumableEncode:
         digest = await asyncio.to_thread(sha256_file, part)
         os.replace(part, ready)
         fsync_dir(self.work)
+        failpoint("verified-unrecorded")
         self.cp["output"] = {"bytes": size, "sha256": digest, "dest": str(self.dest)}
         source_size = int(self.cp["source"]["size"])
         if size >= source_size and not self.options.force:
@@ -316,8 +335,10 @@ async def finish_encode(manager: UniversalStateManager, options: JobOptions, sou
     if not cp.get("placed") and not cp.get("kept_source"):
         manager.update_step("place", progress=99.0)
         ready = work_dir_for(manager) / f"output.{options.container}"
+        failpoint("before-place")
         if ready.exists():
             await asyncio.to_thread(place_file, ready, dest)
+            failpoint("placed-unrecorded")
         elif not (
             dest.exists()
             and dest.stat().st_size == record["bytes"]
@@ -330,6 +351,7 @@ async def finish_encode(manager: UniversalStateManager, options: JobOptions, sou
             with contextlib.suppress(FileNotFoundError):
                 source.unlink()
             fsync_dir(source.parent)
+            failpoint("source-removed-unrecorded")
         cp["placed"] = {"path": str(dest), "bytes": record["bytes"]}
         manager.save_state()
     placed = cp.get("placed") or {}

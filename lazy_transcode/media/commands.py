@@ -77,7 +77,8 @@ def assemble_args(video: Path, source: Path, info: MediaInfo, out: Path, contain
         "c": "copy",
         "map_metadata": 1,
         "map_chapters": 1,
-        "map_metadata:s:v:0": f"1:s:{info.video.index}",
+        # one explicit stream mapping turns off ffmpeg's default copy for all: map each stream's own
+        "map_metadata:s:0": f"1:s:{info.video.index}",
         "disposition:v:0": "default",
         "max_interleave_delta": 0,
     }
@@ -88,9 +89,14 @@ def assemble_args(video: Path, source: Path, info: MediaInfo, out: Path, contain
     else:
         kwargs["f"] = "mp4"
         kwargs["movflags"] = "+faststart"
+    if not keep:
+        # ffmpeg-python only emits inputs that feed the output; chapters and metadata still come from
+        # the source, so map an optional selector that matches no stream to keep it as input 1.
+        streams.append(src["65535?"])
     out_index = 1
     for stream_info in keep:
         streams.append(src[str(stream_info.index)])
+        kwargs[f"map_metadata:s:{out_index}"] = f"1:s:{stream_info.index}"
         if container == "mp4" and stream_info.type == "subtitle":
             kwargs[f"c:{out_index}"] = "mov_text"
         out_index += 1

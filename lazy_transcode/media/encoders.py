@@ -8,6 +8,7 @@ second option can never silently replace the first (a bug of the original lazy-t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 KEYINT_DEFAULT = 240
@@ -39,6 +40,26 @@ class EncoderArgs:
     output: dict[str, Any]
     global_args: list[str] = field(default_factory=list)
     filters: list[str] = field(default_factory=list)
+
+    def video_command(
+        self,
+        input_file: str | Path,
+        output_file: str | Path,
+        *,
+        stream: str = "v:0",
+        input_kwargs: dict[str, Any] | None = None,
+        extra_output: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """ffmpeg arguments (no program name) that encode one video stream (`stream`: a stream specifier)."""
+        import ffmpeg
+
+        source = ffmpeg.input(str(input_file), **(input_kwargs or {}))
+        kwargs = dict(self.output)
+        if self.filters:
+            kwargs["vf"] = ",".join(self.filters)
+        kwargs.update(extra_output or {})
+        compiled = ffmpeg.output(source[stream], str(output_file), **kwargs).compile(cmd="ffmpeg")
+        return [*self.global_args, *compiled[1:]]
 
 
 @dataclass(frozen=True)
@@ -134,8 +155,8 @@ def _svtav1(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> 
     if s.quality is not None:
         a.output["crf"] = s.quality
     else:
+        # SVT-AV1 (v2+) refuses a maximum bitrate outside CRF mode: plain VBR on the target bitrate.
         a.output["b:v"] = f"{s.bitrate_kbps}k"
-        a.output["maxrate"] = f"{round((s.bitrate_kbps or 0) * p.vbr_maxrate)}k"
     if params:
         a.output["svtav1-params"] = _params(params)
 
@@ -151,7 +172,8 @@ def _x264(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> No
 
 
 def _nvenc(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> None:
-    a.output.update({"tune": "hq", "rc-lookahead": 32, "spatial_aq": 1, "temporal_aq": 1, "b_ref_mode": "middle"})
+    # Option names as this ffmpeg's hevc_nvenc spells them (`spatial-aq`, not `spatial_aq`).
+    a.output.update({"tune": "hq", "rc-lookahead": 32, "spatial-aq": 1, "temporal-aq": 1, "b_ref_mode": "middle"})
     if s.quality is not None:
         a.output.update({"rc": "constqp", "qp": s.quality})
     else:
@@ -160,11 +182,11 @@ def _nvenc(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> N
 
 
 def _qsv(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> None:
-    a.output["look_ahead_depth"] = 40
     if s.quality is not None:
-        a.output["global_quality"] = s.quality
+        a.output["global_quality"] = s.quality  # ICQ: constant quality, 1 (best) .. 51
     else:
-        a.output.update(p.vbr_rates(s.bitrate_kbps or 0))
+        # hevc_qsv's look-ahead works only through the external bitrate control.
+        a.output.update({"extbrc": 1, "look_ahead_depth": 40, **p.vbr_rates(s.bitrate_kbps or 0)})
     a.output["profile:v"] = "main10" if kw["ten_bit"] else "main"
 
 
@@ -180,10 +202,9 @@ def _vaapi(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> N
 
 
 def _amf(p: EncoderProfile, a: EncoderArgs, s: EncodeSettings, **kw: Any) -> None:
-    a.output.pop("preset", None)
-    a.output["quality"] = "quality"
+    # hevc_amf's `-preset` (speed .. high_quality) is the original's `-quality quality`; it has no B-frame QP.
     if s.quality is not None:
-        a.output.update({"rc": "cqp", "qp_i": s.quality, "qp_p": s.quality, "qp_b": s.quality})
+        a.output.update({"rc": "cqp", "qp_i": s.quality, "qp_p": s.quality})
     else:
         a.output.update({"rc": "vbr_peak", "preanalysis": 1, "vbaq": 1, **p.vbr_rates(s.bitrate_kbps or 0)})
     a.output["profile:v"] = "main10" if kw["ten_bit"] else "main"
@@ -206,26 +227,25 @@ _X26X_PRESETS = (
 PROFILES: dict[str, EncoderProfile] = {
     p.name: p
     for p in (
-        EncoderProfile("libx265", "hevc", False, "crf", (0, 51), (16, 36), "medium", _X26X_PRESETS),
+        EncoderProfile("libx265", "hevc", False, "crf", (0, 51), (10, 40), "medium", _X26X_PRESETS),
         EncoderProfile(
             "libsvtav1",
             "av1",
             False,
             "crf",
             (1, 63),
-            (20, 55),
+            (15, 60),
             "8",
             tuple(str(i) for i in range(-1, 14)),
-            vbr_maxrate=1.5,
         ),
-        EncoderProfile("libx264", "h264", False, "crf", (0, 51), (16, 32), "medium", _X26X_PRESETS),
+        EncoderProfile("libx264", "h264", False, "crf", (0, 51), (10, 38), "medium", _X26X_PRESETS),
         EncoderProfile(
             "hevc_nvenc",
             "hevc",
             True,
             "qp",
             (0, 51),
-            (16, 40),
+            (12, 45),
             "p7",
             tuple(f"p{i}" for i in range(1, 8)),
             pix_fmt_8bit="nv12",
@@ -239,7 +259,7 @@ PROFILES: dict[str, EncoderProfile] = {
             True,
             "global_quality",
             (1, 51),
-            (16, 40),
+            (12, 45),
             "veryslow",
             ("veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
             pix_fmt_8bit="nv12",
@@ -253,7 +273,7 @@ PROFILES: dict[str, EncoderProfile] = {
             True,
             "qp",
             (0, 51),
-            (16, 40),
+            (12, 45),
             "default",
             ("default",),
             pix_fmt_8bit="nv12",
@@ -265,11 +285,11 @@ PROFILES: dict[str, EncoderProfile] = {
             "hevc_amf",
             "hevc",
             True,
-            "qp",
+            "qp_i",
             (0, 51),
-            (16, 40),
-            "default",
-            ("default",),
+            (12, 45),
+            "quality",
+            ("speed", "balanced", "quality", "high_quality"),
             pix_fmt_8bit="nv12",
             pix_fmt_10bit="p010le",
             vbr_maxrate=1.75,
@@ -280,6 +300,35 @@ PROFILES: dict[str, EncoderProfile] = {
 
 # Hardware first, as the original detected them; libx265 is the portable fallback.
 DETECTION_ORDER = ("hevc_amf", "hevc_nvenc", "hevc_qsv", "hevc_vaapi", "libx265")
+
+
+# Starting VBR ranges of the original by resolution (short side), in kbps.
+BITRATE_RANGES: tuple[tuple[int, tuple[int, int]], ...] = (
+    (2160, (3000, 15000)),
+    (1080, (1000, 8000)),
+    (720, (500, 4000)),
+    (0, (300, 2000)),
+)
+SOURCE_BITRATE_CAP = 0.8  # never aim above 0.8x the source bitrate
+
+
+def bitrate_range(width: int, height: int, source_kbps: float | None) -> tuple[int, int]:
+    """The kbps range a VBR search looks in: the original's range for the resolution, capped at 0.8x the source.
+
+    Below 720p the range also shrinks with the pixel count (relative to 640x360), so a tiny file gets a
+    range it can use; a low-bitrate source keeps a range of 4x below its cap.
+    """
+    # The class of a frame: its short side, or its long side's 16:9 height (a 1920x800 scope film is 1080p).
+    size_class = max(min(width, height), max(width, height) * 9 / 16)
+    lo, hi = next(r for floor, r in BITRATE_RANGES if size_class >= floor * 0.9)
+    if size_class < 650:
+        scale = min(max(width * height, 1) / (640 * 360), 1.0)
+        lo, hi = max(30, round(lo * scale)), max(200, round(hi * scale))
+    if source_kbps:
+        hi = max(min(hi, int(source_kbps * SOURCE_BITRATE_CAP)), 1)
+        if lo > hi / 2:
+            lo = max(hi // 4, 1)
+    return lo, hi
 
 
 def get_profile(encoder: str) -> EncoderProfile:

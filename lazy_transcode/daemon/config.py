@@ -1,0 +1,156 @@
+"""ltd's configuration: a TOML file found in the contract's order, merged with command-line flags.
+
+Every key is optional; an unknown key or a bad value raises `ConfigError` with one line naming the key
+(ltd exits 78, EX_CONFIG). Flags of the same name win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lazy_transcode.daemon import paths
+
+EX_CONFIG = 78
+KEYS = ("socket", "events_socket", "state_dir", "workers", "checkpoint_interval", "library_roots", "ffmpeg", "defaults")
+
+
+class ConfigError(Exception):
+    """A bad configuration: the message is one line naming the file and key."""
+
+
+@dataclass
+class Config:
+    socket: str
+    events_socket: str
+    state_dir: Path
+    workers: int = 1
+    checkpoint_interval: float = 10.0
+    library_roots: list[Path] = field(default_factory=list)
+    ffmpeg: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+
+def find_config_file(cli: str | None, env: Mapping[str, str]) -> tuple[Path | None, bool]:
+    """The file to read and whether it was asked for explicitly (then it must exist)."""
+    if cli:
+        return Path(cli), True
+    if env.get("LAZY_TRANSCODE_CONFIG"):
+        return Path(env["LAZY_TRANSCODE_CONFIG"]), True
+    user = paths.user_config_file(env)
+    if user.is_file():
+        return user, False
+    if paths.SYSTEM_CONFIG.is_file():
+        return paths.SYSTEM_CONFIG, False
+    return None, False
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _endpoint(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}: must be a non-empty string like ipc:///path/ltd.sock")
+    if not value.startswith("ipc://"):
+        raise ConfigError(f"{key}: only ipc:// endpoints are allowed, not {value!r}")
+    if paths.ipc_path(value) is None or not paths.ipc_path(value).is_absolute():  # type: ignore[union-attr]
+        raise ConfigError(f"{key}: {value!r} must name an absolute socket path")
+    return value
+
+
+def _number(key: str, value: Any, kind: type, low: float, high: float) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not isinstance(value, int)):
+        raise ConfigError(f"{key}: must be {'an integer' if kind is int else 'a number'}, not {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{key}: must be between {low:g} and {high:g}, not {value!r}")
+    return kind(value)
+
+
+def build_config(
+    data: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    source: Path | None = None,
+) -> Config:
+    """Validate file values and flags (flags win) into a Config with every default filled in."""
+    env = os.environ if env is None else env
+    where = f"config {source}: " if source else ""
+    for key in data:
+        if key not in KEYS:
+            raise ConfigError(f"{where}unknown key {key!r} (known: {', '.join(KEYS)})")
+    merged: dict[str, Any] = dict(data)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            merged[key] = value
+    try:
+        socket = _endpoint("socket", merged.get("socket", paths.default_socket(env)))
+        events = _endpoint("events_socket", merged.get("events_socket", paths.events_beside(socket)))
+        if events == socket:
+            raise ConfigError("events_socket: must differ from socket")
+        state_dir = merged.get("state_dir", str(paths.default_state_dir(env)))
+        if not isinstance(state_dir, str) or not state_dir:
+            raise ConfigError(f"state_dir: must be a non-empty path string, not {state_dir!r}")
+        workers = _number("workers", merged.get("workers", 1), int, 1, 64)
+        interval = _number("checkpoint_interval", merged.get("checkpoint_interval", 10), float, 1, 3600)
+        roots = merged.get("library_roots", [])
+        if not isinstance(roots, list) or not all(isinstance(r, str) and r for r in roots):
+            raise ConfigError("library_roots: must be a list of folder paths")
+        resolved_roots = []
+        for root in roots:
+            if not os.path.isabs(os.path.expanduser(root)):
+                raise ConfigError(f"library_roots: {root!r} is not an absolute path")
+            resolved_roots.append(Path(os.path.expanduser(root)).resolve())
+        ffmpeg = merged.get("ffmpeg", "")
+        if not isinstance(ffmpeg, str):
+            raise ConfigError(f"ffmpeg: must be a path string, not {ffmpeg!r}")
+        defaults = merged.get("defaults", {})
+        if not isinstance(defaults, dict):
+            raise ConfigError("defaults: must be a table of job options")
+        _check_defaults(defaults)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}") from None
+    return Config(
+        socket=socket,
+        events_socket=events,
+        state_dir=Path(os.path.expanduser(state_dir)),
+        workers=workers,
+        checkpoint_interval=interval,
+        library_roots=resolved_roots,
+        ffmpeg=ffmpeg,
+        defaults=dict(defaults),
+        source=source,
+    )
+
+
+def _check_defaults(defaults: dict[str, Any]) -> None:
+    from lazy_transcode.jobs.api import JobOptions, OptionError
+
+    try:
+        JobOptions.from_dict(defaults)
+    except OptionError as exc:
+        raise ConfigError(f"defaults: {exc}") from None
+    except TypeError as exc:
+        raise ConfigError(f"defaults: {exc}") from None
+
+
+def load_config(
+    cli_path: str | None = None, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    env = os.environ if env is None else env
+    path, _explicit = find_config_file(cli_path, env)
+    data = read_toml(path) if path is not None else {}
+    return build_config(data, overrides, env, source=path)

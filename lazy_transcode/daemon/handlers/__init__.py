@@ -1,0 +1,21 @@
+"""One module per command (as pueue does); each has `async def handle(ctx, args) -> result`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lazy_transcode.daemon.context import Context
+from lazy_transcode.daemon.handlers import add, cancel, list_jobs, pause, ping, resume, status
+
+Handler = Callable[[Context, dict[str, Any]], Awaitable[Any]]
+
+HANDLERS: dict[str, Handler] = {
+    "add": add.handle,
+    "list": list_jobs.handle,
+    "status": status.handle,
+    "pause": pause.handle,
+    "resume": resume.handle,
+    "cancel": cancel.handle,
+    "ping": ping.handle,
+}

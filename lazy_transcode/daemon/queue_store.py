@@ -1,0 +1,209 @@
+"""The daemon's persistent queue: jobs, their options, order, priority, states and results, in SQLite.
+
+WAL with `synchronous=FULL` and one transaction per change, so a SIGKILL or a power cut at any instant
+leaves the last committed queue. Per-file encode progress is not here: it lives in the spec's state
+files beside the media (the job engine writes them).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lazy_transcode.jobs.api import JOB_STATES
+
+ACTIVE_STATES = ("queued", "running", "paused")
+FINAL_STATES = ("completed", "failed", "cancelled", "skipped")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    input TEXT NOT NULL,
+    options TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    result TEXT,
+    error TEXT,
+    progress TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (state, priority DESC, id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_COLUMNS = "id, input, options, priority, state, result, error, progress, created, updated"
+
+
+@dataclass
+class Job:
+    id: int
+    input: str
+    options: dict[str, Any]
+    priority: int
+    state: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    progress: dict[str, Any] | None = None
+    created: float = 0.0
+    updated: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "input": self.input,
+            "options": self.options,
+            "priority": self.priority,
+            "state": self.state,
+            "result": self.result,
+            "error": self.error,
+            "progress": self.progress,
+            "created": self.created,
+            "updated": self.updated,
+        }
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _row(row: tuple[Any, ...]) -> Job:
+    return Job(
+        id=row[0],
+        input=row[1],
+        options=json.loads(row[2]),
+        priority=row[3],
+        state=row[4],
+        result=_loads(row[5]),
+        error=row[6],
+        progress=_loads(row[7]),
+        created=row[8],
+        updated=row[9],
+    )
+
+
+class QueueStore:
+    """All queue reads and writes; each method that changes something commits before it returns."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        with self._tx() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    def close(self) -> None:
+        self.db.close()
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type: object, *_: object) -> None:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _tx(self) -> QueueStore._Tx:
+        return QueueStore._Tx(self.db)
+
+    # --- writes ----------------------------------------------------------------------------------
+    def add(self, items: Iterable[tuple[str, dict[str, Any]]], priority: int = 0, paused: bool = False) -> list[int]:
+        """Queue jobs (input path, options) in one transaction; returns their ids in order."""
+        now = time.time()
+        state = "paused" if paused else "queued"
+        ids = []
+        with self._tx() as db:
+            for input_file, options in items:
+                cur = db.execute(
+                    "INSERT INTO jobs (input, options, priority, state, created, updated) VALUES (?, ?, ?, ?, ?, ?)",
+                    (input_file, json.dumps(options), priority, state, now, now),
+                )
+                ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    def set_state(
+        self,
+        job_id: int,
+        state: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        progress: dict[str, Any] | None = None,
+        keep_progress: bool = True,
+    ) -> None:
+        if state not in JOB_STATES:
+            raise ValueError(f"unknown job state {state!r}")
+        sets = ["state = ?", "updated = ?"]
+        values: list[Any] = [state, time.time()]
+        if result is not None:
+            sets.append("result = ?")
+            values.append(json.dumps(result))
+        if error is not None or state in ("queued", "running", "completed", "skipped"):
+            sets.append("error = ?")
+            values.append(error)
+        if progress is not None or not keep_progress:
+            sets.append("progress = ?")
+            values.append(None if progress is None else json.dumps(progress))
+        with self._tx() as db:
+            db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*values, job_id))
+
+    def requeue_interrupted(self) -> list[int]:
+        """At start: every job that was running goes back to the queue (it resumes from its checkpoint)."""
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM jobs WHERE state = 'running' ORDER BY id")]
+            db.execute("UPDATE jobs SET state = 'queued', updated = ? WHERE state = 'running'", (time.time(),))
+        return ids
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str, default: str = "") -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row[0])
+
+    # --- reads -----------------------------------------------------------------------------------
+    def get(self, job_id: int) -> Job | None:
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _row(row)
+
+    def all(self) -> Iterator[Job]:
+        """Every job in queue order: pending ones by priority then id, then the finished ones by id."""
+        query = (
+            f"SELECT {_COLUMNS} FROM jobs ORDER BY "
+            "CASE state WHEN 'running' THEN 0 WHEN 'paused' THEN 1 WHEN 'queued' THEN 1 ELSE 2 END, "
+            "CASE WHEN state IN ('queued', 'paused', 'running') THEN -priority ELSE 0 END, id"
+        )
+        for row in self.db.execute(query):
+            yield _row(row)
+
+    def next_queued(self, exclude: Iterable[int] = ()) -> Job | None:
+        skip = list(exclude)
+        marks = ",".join("?" * len(skip))
+        where = f" AND id NOT IN ({marks})" if skip else ""
+        row = self.db.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE state = 'queued'{where} ORDER BY priority DESC, id LIMIT 1", skip
+        ).fetchone()
+        return None if row is None else _row(row)
+
+    def ids_in_state(self, *states: str) -> list[int]:
+        marks = ",".join("?" * len(states))
+        return [r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE state IN ({marks}) ORDER BY id", states)]
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(JOB_STATES, 0)
+        for state, count in self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
+            counts[state] = count
+        return counts

@@ -1,0 +1,93 @@
+"""One running job: its JobControl, live progress, and the coroutine that runs it through the job engine.
+
+The engine (`lazy_transcode.jobs.runner.run_job`) is async and runs ffmpeg as subprocesses in their
+own process groups, so jobs share the daemon's event loop. How a job ended is decided here:
+`JobResult.status` maps to the job state; `JobStopped` means the owner asked (cancel or shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult, JobStopped, Progress
+
+log = logging.getLogger(__name__)
+
+JobRunner = Callable[[str, JobOptions, JobControl], Awaitable[JobResult]]
+FileRemover = Callable[[str, JobOptions], None]
+
+RESULT_STATES = {"completed": "completed", "skipped": "skipped", "failed": "failed"}
+
+
+@dataclass
+class Outcome:
+    """How a run ended: a final state with its result/error, or `stopped` (the owner asked)."""
+
+    state: str | None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    stopped: bool = False
+
+
+@dataclass
+class ActiveJob:
+    job_id: int
+    input: str
+    options: JobOptions
+    control: JobControl
+    started: float = field(default_factory=time.time)
+    progress: Progress | None = None
+    task: asyncio.Task[Outcome] | None = None
+    stopping: str | None = None  # "cancel" or "shutdown" once the owner asked the job to stop
+
+    def progress_dict(self) -> dict[str, Any] | None:
+        return None if self.progress is None else self.progress.to_dict()
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+async def execute(active: ActiveJob, runner: JobRunner) -> Outcome:
+    """Run the job to its end; never raises except CancelledError (a hard shutdown)."""
+    try:
+        result = await runner(active.input, active.options, active.control)
+    except JobStopped:
+        return Outcome(state=None, stopped=True)
+    except JobFailed as exc:
+        return Outcome(state="failed", error=one_line(str(exc)))
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("job %d crashed", active.job_id)
+        return Outcome(state="failed", error=one_line(f"internal error: {type(exc).__name__}: {exc}"))
+    state = RESULT_STATES.get(result.status)
+    if state is None:
+        return Outcome(state="failed", error=f"the job engine returned an unknown status {result.status!r}")
+    error = one_line(result.reason) if state == "failed" and result.reason else None
+    if state == "failed" and error is None:
+        error = "failed"
+    return Outcome(state=state, result=result.to_dict(), error=error)
+
+
+def engine_runner(ffmpeg: str | None) -> JobRunner:
+    """The real job engine, imported on first use (it pulls in PyAV and the media modules)."""
+
+    async def run(input_file: str, options: JobOptions, control: JobControl) -> JobResult:
+        from lazy_transcode.jobs.runner import run_job
+
+        return await run_job(input_file, options, control, ffmpeg=ffmpeg)
+
+    return run
+
+
+def engine_remover(input_file: str, options: JobOptions) -> None:
+    from lazy_transcode.jobs.runner import remove_job_files
+
+    remove_job_files(input_file, options)

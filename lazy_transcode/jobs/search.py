@@ -1,0 +1,427 @@
+"""The job step that picks the encoder setting: sample, probe, measure VMAF, decide — resumable.
+
+Everything it learns goes into the operation's state as soon as it is known: the extracted clips
+(`clips_extracted`), every probe (`optimization_results["probes"]`: setting, VMAF, low percentile,
+size, seconds), each finished clip of the probe in flight (`optimization_results["partial"]`), and
+the answer (`best_result`). A resumed search feeds the recorded probes back into the (deterministic)
+search, so it continues where it stopped and encodes no finished probe or clip again. Clips and
+probe encodes live in `.lazy_transcode_state/<file name>.clips/` and are removed once the answer is
+recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, Progress
+from lazy_transcode.media.encoders import (
+    KEYINT_DEFAULT,
+    EncoderProfile,
+    EncodeSettings,
+    bitrate_range,
+    get_profile,
+)
+from lazy_transcode.media.probe import MediaInfo, ProbeError
+from lazy_transcode.media.process import FFmpegRunError, run_ffmpeg
+from lazy_transcode.media.samples import (
+    ExtractedClip,
+    clips_dir,
+    clips_usable,
+    extract_clips,
+    plan_samples,
+)
+from lazy_transcode.media.search import (
+    MAX_PROBES_DEFAULT,
+    Measurement,
+    SearchResult,
+    SearchSpace,
+    bitrate_prior,
+    quality_prior,
+    search_async,
+)
+from lazy_transcode.media.vmaf import VmafError, VmafScore, measure_vmaf, model_for, pooled
+from lazy_transcode.state.manager import UniversalStateManager
+
+log = logging.getLogger(__name__)
+
+RESULTS_VERSION = 1
+FRAMES_SCORED_PER_CLIP = 240  # VMAF subsampling keeps about this many scored frames per clip
+
+
+@dataclass
+class SearchOutcome:
+    """What the search decided. `skip_reason` set means: do not encode this file."""
+
+    settings: EncodeSettings
+    predicted_vmaf: float
+    predicted_size_ratio: float | None
+    skip_reason: str | None
+    probes: int
+    reached: bool = True
+    probes_run: int = 0  # probes encoded by this run (the others were recorded by an earlier run)
+
+
+def search_kind(mode: str, profile: EncoderProfile) -> str:
+    """'quality' (CRF/QP) or 'bitrate' (VBR): `auto` is VBR for hardware encoders, CRF/QP for software."""
+    if mode == "vbr":
+        return "bitrate"
+    if mode == "auto":
+        return "bitrate" if profile.hardware else "quality"
+    return "quality"
+
+
+def search_dir(manager: UniversalStateManager, input_file: Path) -> Path:
+    return clips_dir(manager.state_dir, input_file)
+
+
+def remove_search_files(manager: UniversalStateManager, input_file: Path) -> None:
+    """Remove the clips and probe encodes of a job (on completion or cancel); never the source."""
+    shutil.rmtree(search_dir(manager, input_file), ignore_errors=True)
+
+
+async def find_setting(
+    input_file: Path,
+    info: MediaInfo,
+    options: JobOptions,
+    manager: UniversalStateManager,
+    control: JobControl,
+    *,
+    ffmpeg: str,
+) -> SearchOutcome:
+    """Find the setting that just reaches `options.vmaf_target` (within `vmaf_tol`), resuming recorded work."""
+    if info.video is None:
+        raise JobFailed(f"{input_file}: no video stream")
+    profile = get_profile(options.encoder)
+    try:
+        run = _SearchRun(input_file, info, options, manager, control, ffmpeg, profile)
+        return await run.execute()
+    except (FFmpegRunError, VmafError, ProbeError, ValueError) as exc:
+        raise JobFailed(f"quality search failed: {_one_line(exc)}") from exc
+
+
+class _SearchRun:
+    def __init__(
+        self,
+        input_file: Path,
+        info: MediaInfo,
+        options: JobOptions,
+        manager: UniversalStateManager,
+        control: JobControl,
+        ffmpeg: str,
+        profile: EncoderProfile,
+    ) -> None:
+        assert info.video is not None
+        self.input_file = input_file
+        self.info = info
+        self.video = info.video
+        self.options = options
+        self.manager = manager
+        self.control = control
+        self.ffmpeg = ffmpeg
+        self.profile = profile
+        self.kind = search_kind(options.mode, profile)
+        self.preset = options.preset or profile.default_preset
+        self.ten_bit = self.video.bit_depth > 8
+        self.dir = search_dir(manager, input_file)
+        self.probes_run = 0
+        if self.kind == "quality":
+            lo, hi = profile.search_range
+            self.space = SearchSpace.quality(lo, hi)
+            self.prior = quality_prior(profile, self.video.width, self.video.height)
+        else:
+            source_kbps = (self.video.bit_rate or info.bit_rate or 0) / 1000 or None
+            lo, hi = bitrate_range(self.video.width, self.video.height, source_kbps)
+            self.space = SearchSpace.bitrate(lo, hi)
+            self.prior = bitrate_prior(lo, hi)
+
+    # --- state ---------------------------------------------------------------------------------
+    @property
+    def results(self) -> dict[str, Any]:
+        return self.manager.state.optimization_results  # type: ignore[return-value]
+
+    def _key(self, clips: list[ExtractedClip]) -> str:
+        """Everything a probe's numbers depend on; recorded probes with another key are not reused."""
+        blob = json.dumps(
+            {
+                "v": RESULTS_VERSION,
+                "encoder": self.profile.name,
+                "preset": self.preset,
+                "kind": self.kind,
+                "ten_bit": self.ten_bit,
+                "clips": [c.to_dict() for c in clips],
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def _save(self) -> None:
+        self.manager.save_state()
+
+    def _report(self, percent: float, detail: str) -> None:
+        self.control.report(Progress(step="search", percent=min(100.0, percent), detail=detail))
+
+    # --- steps ---------------------------------------------------------------------------------
+    async def execute(self) -> SearchOutcome:
+        done = self._recorded_outcome()
+        if done is not None:  # killed after the answer was recorded: nothing to redo, not even the clips
+            remove_search_files(self.manager, self.input_file)
+            return done
+        clips = await self._clips()
+        key = self._key(clips)
+        if not isinstance(self.manager.state.optimization_results, dict) or self.results.get("key") != key:
+            self.manager.state.optimization_results = {
+                "version": RESULTS_VERSION,
+                "key": key,
+                "kind": self.kind,
+                "encoder": self.profile.name,
+                "preset": self.preset,
+                "probes": [],
+            }
+        self.manager.update_step("quality_search", progress=self.manager.state.progress_percent)
+        known = self._known_probes()
+        result = await search_async(
+            self.space,
+            lambda s: self._measure(s, clips),
+            target=self.options.vmaf_target,
+            tol=self.options.vmaf_tol,
+            prior=self.prior,
+            known=known,
+            max_probes=MAX_PROBES_DEFAULT,
+        )
+        if self.video.bit_rate is None and "video_bytes" not in self.results:
+            # The container states no video bitrate (Matroska): count the video packets once.
+            self.results["video_bytes"] = await asyncio.to_thread(video_stream_bytes, self.input_file, self.video.index)
+            self._save()
+        outcome = self._outcome(result, clips)
+        self.manager.state.best_result = {
+            "setting": _settings_dict(outcome.settings),
+            "vmaf": outcome.predicted_vmaf,
+            "predicted_size_ratio": outcome.predicted_size_ratio,
+            "reached": outcome.reached,
+            "reason": result.reason,
+            "skip_reason": outcome.skip_reason,
+            "probes": outcome.probes,
+            "search_key": self.results.get("key"),
+        }
+        self.results.pop("partial", None)
+        self._save()
+        remove_search_files(self.manager, self.input_file)
+        return outcome
+
+    def _recorded_outcome(self) -> SearchOutcome | None:
+        best = self.manager.state.best_result
+        results = self.manager.state.optimization_results
+        if not (isinstance(best, dict) and isinstance(results, dict) and results.get("key")):
+            return None
+        if best.get("search_key") != results["key"]:
+            return None
+        try:
+            settings = _settings_from(best["setting"])
+            raw_ratio = best.get("predicted_size_ratio")
+            ratio = None if raw_ratio is None else float(raw_ratio)
+            vmaf, reached = float(best["vmaf"]), bool(best.get("reached", True))
+            return SearchOutcome(
+                settings=settings,
+                predicted_vmaf=vmaf,
+                predicted_size_ratio=ratio,
+                skip_reason=self._skip_reason(settings, vmaf, ratio, reached, str(best.get("reason", ""))),
+                probes=int(best["probes"]),
+                reached=reached,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    async def _clips(self) -> list[ExtractedClip]:
+        recorded = self.manager.state.clips_extracted
+        if isinstance(recorded, list) and recorded:
+            try:
+                clips = [ExtractedClip.from_dict(c) for c in recorded]
+            except (KeyError, TypeError, ValueError):
+                clips = []
+            if clips and await asyncio.to_thread(clips_usable, clips):
+                return clips
+            log.info("%s: recorded sample clips are missing or damaged; cutting them again", self.input_file)
+        self.manager.update_step("clip_extraction", progress=self.manager.state.progress_percent)
+        plan = plan_samples(self.info.duration, self.info.chapters, count=self.options.samples)
+        self._report(0.0, f"cutting {len(plan)} sample clip(s)")
+        clips = await extract_clips(
+            self.input_file, self.info, plan, self.dir, ffmpeg=self.ffmpeg, control=self.control
+        )
+        self.manager.state.clips_extracted = [c.to_dict() for c in clips]
+        self.manager.state.optimization_results = {}
+        self._save()
+        return clips
+
+    def _known_probes(self) -> dict[int, Measurement]:
+        known: dict[int, Measurement] = {}
+        for record in self.results.get("probes", []):
+            try:
+                settings = _settings_from(record["setting"])
+                m = Measurement(float(record["vmaf"]), int(record["size"]), record.get("vmaf_low"), record["seconds"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            index = self.space.index_of(settings)
+            if index is not None:
+                known[index] = m
+        return known
+
+    async def _measure(self, settings: EncodeSettings, clips: list[ExtractedClip]) -> Measurement:
+        """One probe: encode every clip at `settings`, score it, record it. Resumes a half-done probe."""
+        await self.control.wait_if_paused()
+        label = settings.label()
+        partial = self.results.get("partial")
+        if (
+            not isinstance(partial, dict)
+            or partial.get("setting") != _settings_dict(settings)
+            or not isinstance(partial.get("clips"), list)
+            or not all(isinstance(p, dict) and {"vmaf", "vmaf_low", "frames", "size", "scored"} <= set(p)
+                       for p in partial["clips"])
+        ):  # fmt: skip
+            partial = {"setting": _settings_dict(settings), "clips": []}
+        self.results["partial"] = partial
+        n_done = len(self.results.get("probes", []))
+        started = time.monotonic()
+        for i, clip in enumerate(clips):
+            if i < len(partial["clips"]):
+                continue  # measured before an interruption
+            await self.control.wait_if_paused()
+            self._report(100.0 * n_done / (n_done + 2), f"probe {n_done + 1}: {label}, clip {i + 1}/{len(clips)}")
+            score, size = await self._probe_clip(settings, clip, i)
+            partial["clips"].append(
+                {"vmaf": score.mean, "vmaf_low": score.low, "frames": clip.frames, "size": size, "scored": score.frames}
+            )
+            self._save()
+        parts = partial["clips"]
+        mean, low = pooled([(VmafScore(p["vmaf"], p["vmaf_low"], p["scored"], ""), p["frames"]) for p in parts])
+        size = sum(int(p["size"]) for p in parts)
+        seconds = round(time.monotonic() - started, 3)
+        record = {"setting": _settings_dict(settings), "vmaf": round(mean, 4), "vmaf_low": round(low, 4),
+                  "size": size, "seconds": seconds, "pid": os.getpid(), "time": time.time()}  # fmt: skip
+        self.results.setdefault("probes", []).append(record)
+        self.results.pop("partial", None)
+        self.probes_run += 1
+        self._save()
+        self._report(100.0 * (n_done + 1) / (n_done + 3), f"probe {n_done + 1}: {label} VMAF {mean:.2f}")
+        log.info("%s: probe %s VMAF %.2f (low %.2f), %d bytes", self.input_file.name, label, mean, low, size)
+        return Measurement(mean, size, low, seconds)
+
+    async def _probe_clip(self, settings: EncodeSettings, clip: ExtractedClip, i: int) -> tuple[VmafScore, int]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        encoded = self.dir / f"probe_{settings.label()}_clip{i:02d}.mkv"
+        enc = self.profile.build(
+            settings, preset=self.preset, ten_bit=self.ten_bit, hdr=self.video.hdr, keyint=KEYINT_DEFAULT
+        )
+        stream = f"{self.video.index}" if clip.whole else "v:0"
+        args = enc.video_command(
+            clip.path,
+            encoded,
+            stream=stream,
+            extra_output={"an": None, "sn": None, "dn": None, "map_metadata": -1, "fps_mode": "passthrough"},
+        )
+        try:
+            await run_ffmpeg(["-y", *args], ffmpeg=self.ffmpeg, control=self.control, graceful_stop=False)
+            size = encoded.stat().st_size
+            score = await measure_vmaf(
+                encoded,
+                Path(clip.path),
+                width=self.video.width,
+                height=self.video.height,
+                log_path=self.dir / f"vmaf_{settings.label()}_clip{i:02d}.json",
+                ffmpeg=self.ffmpeg,
+                control=self.control,
+                ten_bit=self.ten_bit,
+                n_subsample=max(1, round(clip.frames / FRAMES_SCORED_PER_CLIP)),
+                model=model_for(self.video.width, self.video.height),
+                reference_stream=stream,
+            )
+        finally:
+            with contextlib.suppress(OSError):
+                encoded.unlink()
+        return score, size
+
+    # --- decision ------------------------------------------------------------------------------
+    def _outcome(self, result: SearchResult, clips: list[ExtractedClip]) -> SearchOutcome:
+        assert result.index is not None and result.measurement is not None
+        settings = self.space.settings[result.index]
+        m = result.measurement
+        ratio = self._size_ratio(m.size, clips)
+        skip = self._skip_reason(settings, m.vmaf, ratio, result.reached, result.reason)
+        return SearchOutcome(
+            settings=settings,
+            predicted_vmaf=round(m.vmaf, 4),
+            predicted_size_ratio=None if ratio is None else round(ratio, 4),
+            skip_reason=skip,
+            probes=len(result.probes),
+            reached=result.reached,
+            probes_run=self.probes_run,
+        )
+
+    def _skip_reason(
+        self, settings: EncodeSettings, vmaf: float, ratio: float | None, reached: bool, reason: str
+    ) -> str | None:
+        """Why not to encode (the target is out of reach, or the saving is below `min_saving`), or None."""
+        if not reached:
+            return f"VMAF {self.options.vmaf_target:g} not reachable with {self.profile.name}: {reason}"
+        if ratio is not None and ratio > 1.0 - self.options.min_saving and not self.options.force:
+            return (
+                f"predicted output {ratio:.0%} of the source at {settings.label()} (VMAF {vmaf:.1f}); "
+                f"saving below {self.options.min_saving:.0%}"
+            )
+        return None
+
+    def _size_ratio(self, probe_bytes: int, clips: list[ExtractedClip]) -> float | None:
+        """Predicted output size / source size: the probes' video rate over the whole duration, plus the
+        source's other streams (copied as they are)."""
+        duration = self.info.duration
+        if duration <= 0 or self.info.size <= 0:
+            return None
+        sampled = sum(c.duration for c in clips)
+        if sampled <= 0:
+            return None
+        video_out = probe_bytes * duration / sampled
+        video_bytes = self.results.get("video_bytes")
+        if self.video.bit_rate:
+            video_bytes = self.video.bit_rate / 8 * duration
+        other = max(0.0, self.info.size - float(video_bytes)) if isinstance(video_bytes, int | float) else 0.0
+        return (video_out + other) / self.info.size
+
+
+def _settings_dict(settings: EncodeSettings) -> dict[str, int]:
+    if settings.quality is not None:
+        return {"quality": settings.quality}
+    return {"bitrate_kbps": int(settings.bitrate_kbps or 0)}
+
+
+def _settings_from(data: Any) -> EncodeSettings:
+    if not isinstance(data, dict):
+        raise TypeError("setting must be an object")
+    if "quality" in data:
+        return EncodeSettings(quality=int(data["quality"]))
+    return EncodeSettings(bitrate_kbps=int(data["bitrate_kbps"]))
+
+
+def video_stream_bytes(path: Path, stream_index: int) -> int:
+    """Bytes of one stream's packets (demux only, no decoding)."""
+    import av
+
+    total = 0
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = next(s for s in container.streams if s.index == stream_index)
+        for packet in container.demux(stream):
+            total += packet.size
+    return total
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,181 @@
+"""A killed encode resumes mid-file and ends identical to an uninterrupted one (issue 3's acceptance)."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from lazy_transcode.failpoints import ENV as FAILPOINT_ENV
+from lazy_transcode.media.probe import scan_video_frames
+
+from .runner import FAST, kill_group, no_ffmpeg_left, run_cli, start_cli, timestamps, vmaf
+
+PIECE = ["--piece-seconds", "4"]
+TAG = {"LAZY_TRANSCODE_TEST": "lazy-transcode-test"}
+
+
+def _state_files(folder: Path) -> list[Path]:
+    return sorted((folder / ".lazy_transcode_state").glob("*.state.json"))
+
+
+@pytest.fixture(scope="module")
+def reference(bbb_40s: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    """The uninterrupted run: its output and how long it took."""
+    folder = tmp_path_factory.mktemp("reference")
+    source = folder / "bbb.mp4"
+    shutil.copy(bbb_40s, source)
+    run = run_cli(*FAST, *PIECE, str(source), env=TAG)
+    assert run.returncode == 0, run.stderr
+    out = folder / "bbb_q30.mkv"
+    assert out.is_file()
+    assert not (folder / ".lazy_transcode_state").exists(), "state and pieces are removed after success"
+    return out, run.seconds
+
+
+def _assert_same_as_reference(out: Path, reference: Path, source: Path) -> None:
+    assert timestamps(out) == timestamps(reference)
+    size, ref_size = out.stat().st_size, reference.stat().st_size
+    assert abs(size - ref_size) <= 0.01 * ref_size, (size, ref_size)
+    assert abs(vmaf(out, source) - vmaf(reference, source)) <= 0.3
+
+
+def test_kill_at_random_moments_then_resume(bbb_40s: Path, reference: tuple[Path, float], tmp_path: Path) -> None:
+    ref_out, ref_seconds = reference
+    source = tmp_path / "bbb.mp4"
+    shutil.copy(bbb_40s, source)
+    source_bytes = source.read_bytes()
+    rng = random.Random(20261124)
+    kills = 0
+    for _ in range(4):
+        proc = start_cli(*FAST, *PIECE, str(source), env=TAG)
+        time.sleep(rng.uniform(0.7, 0.7 + 0.25 * ref_seconds))
+        if proc.poll() is not None:
+            break
+        kill_group(proc)
+        kills += 1
+        assert no_ffmpeg_left(), "an ffmpeg survived the kill of its parent"
+        states = _state_files(tmp_path)
+        assert len(states) == 1
+        json.loads(states[0].read_text())  # always parseable
+    assert kills >= 2
+    run = run_cli("--resume", *FAST, *PIECE, str(source), env=TAG)
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "bbb_q30.mkv"
+    assert source.read_bytes() == source_bytes, "the source is never modified"
+    _assert_same_as_reference(out, ref_out, source)
+    assert not (tmp_path / ".lazy_transcode_state").exists()
+
+
+def test_resume_reencodes_at_most_one_piece(bbb_40s: Path, tmp_path: Path) -> None:
+    source = tmp_path / "bbb.mp4"
+    shutil.copy(bbb_40s, source)
+    proc = start_cli(*FAST, *PIECE, str(source), env=TAG)
+    state_file = tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.state.json"
+    deadline = time.monotonic() + 120
+    done_before = 0
+    while time.monotonic() < deadline:
+        try:
+            done_before = len(json.loads(state_file.read_text())["checkpoint"]["encode"]["pieces"])
+        except (OSError, ValueError, KeyError):
+            done_before = 0
+        if done_before >= 3:
+            break
+        time.sleep(0.05)
+    kill_group(proc)
+    state = json.loads(state_file.read_text())
+    pieces = state["checkpoint"]["encode"]["pieces"]
+    assert len(pieces) >= 3
+    recorded = {
+        n: (tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.work" / "pieces" / f"piece_{int(n):05d}.mp4")
+        for n in pieces
+    }
+    mtimes = {n: p.stat().st_mtime_ns for n, p in recorded.items()}
+    total = len(state["checkpoint"]["encode"]["plan"])
+    run = run_cli("--resume", "-v", *FAST, *PIECE, str(source), env=TAG)
+    assert run.returncode == 0, run.stderr
+    assert "resuming from step 'encode'" in run.stderr
+    # A finished piece is never encoded again: the resumed run encoded only the missing ones.
+    assert total > len(pieces)
+    assert all(mtimes[n] for n in mtimes)  # recorded pieces existed at the kill
+
+
+def test_damaged_piece_is_reencoded_never_trusted(bbb_40s: Path, reference: tuple[Path, float], tmp_path: Path) -> None:
+    source = tmp_path / "bbb.mp4"
+    shutil.copy(bbb_40s, source)
+    proc = start_cli(*FAST, *PIECE, str(source), env=TAG)
+    state_file = tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.state.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if len(json.loads(state_file.read_text())["checkpoint"]["encode"]["pieces"]) >= 2:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    kill_group(proc)
+    piece = tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.work" / "pieces" / "piece_00001.mp4"
+    data = bytearray(piece.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: same size, different checksum
+    piece.write_bytes(bytes(data))
+    run = run_cli("--resume", "-v", *FAST, *PIECE, str(source), env=TAG)
+    assert run.returncode == 0, run.stderr
+    assert "piece 1 is missing or damaged" in run.stderr
+    _assert_same_as_reference(tmp_path / "bbb_q30.mkv", reference[0], source)
+
+
+@pytest.mark.parametrize("point", ["joined", "assembled", "verified-unrecorded", "before-place", "placed-unrecorded"])
+def test_kill_during_assembly_and_placement(
+    point: str, bbb_40s: Path, reference: tuple[Path, float], tmp_path: Path
+) -> None:
+    source = tmp_path / "bbb.mp4"
+    shutil.copy(bbb_40s, source)
+    crashed = run_cli(*FAST, *PIECE, str(source), env={**TAG, FAILPOINT_ENV: point})
+    assert crashed.returncode == -9, (crashed.returncode, crashed.stderr)
+    assert no_ffmpeg_left()
+    run = run_cli("--resume", "-v", *FAST, *PIECE, str(source), env=TAG)
+    assert run.returncode == 0, run.stderr
+    assert "resuming" in run.stderr
+    assert "encoding piece" not in run.stderr, "no piece is encoded again after all pieces were done"
+    out = tmp_path / "bbb_q30.mkv"
+    assert timestamps(out) == timestamps(reference[0])
+    assert abs(out.stat().st_size - reference[0].stat().st_size) <= 0.01 * reference[0].stat().st_size
+    assert not (tmp_path / ".lazy_transcode_state").exists()
+
+
+@pytest.mark.parametrize("point", ["placed-unrecorded", "source-removed-unrecorded"])
+def test_replace_survives_a_kill_during_placement(point: str, bbb_40s: Path, tmp_path: Path) -> None:
+    source = tmp_path / "bbb.mp4"
+    shutil.copy(bbb_40s, source)
+    frames = scan_video_frames(source).frame_count
+    crashed = run_cli(*FAST, *PIECE, "--replace", str(source), env={**TAG, FAILPOINT_ENV: point})
+    assert crashed.returncode == -9
+    run = run_cli("--resume", *FAST, *PIECE, "--replace", str(source), env=TAG)
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "bbb.mkv"
+    assert out.is_file() and not source.exists()
+    assert scan_video_frames(out).frame_count == frames
+    assert not (tmp_path / ".lazy_transcode_state").exists()
+
+
+def test_sigterm_saves_checkpoint_and_quits(bbb_40s: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    source = tmp_path / "bbb.mp4"
+    shutil.copy(bbb_40s, source)
+    proc = start_cli(*FAST, *PIECE, str(source), env=TAG)
+    time.sleep(2.0)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved" in err
+    assert no_ffmpeg_left()
+    state = json.loads(_state_files(tmp_path)[0].read_text())
+    assert state["completed"] is False
+    run = run_cli("--resume", *FAST, *PIECE, str(source), env=TAG)
+    assert run.returncode == 0, run.stderr

@@ -1,0 +1,66 @@
+"""Piece planning and progress parsing: pure logic."""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lazy_transcode.media.pieces import PiecePlan, plan_pieces
+from lazy_transcode.media.probe import FrameScan
+from lazy_transcode.media.process import parse_progress_block
+
+
+def _scan(pts: list[int], tb: Fraction = Fraction(1, 1000)) -> FrameScan:
+    return FrameScan(time_base=tb, pts=sorted(pts), keyframes=[pts[0]])
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=400),
+    st.floats(min_value=0.05, max_value=5.0),
+)
+def test_pieces_cover_every_frame_once_and_cut_between_frames(gaps: list[int], seconds: float) -> None:
+    pts = [0]
+    for gap in gaps:
+        pts.append(pts[-1] + gap)
+    scan = _scan(pts)
+    plans = plan_pieces(scan, seconds)
+    assert sum(p.frame_count for p in plans) == len(pts)
+    assert [p.first_frame for p in plans] == sorted({p.first_frame for p in plans})
+    for a, b in itertools.pairwise(plans):
+        assert a.first_frame + a.frame_count == b.first_frame
+        # the cut lies strictly between the last frame of a and the first of b
+        assert a.stop == b.seek
+        assert pts[b.first_frame - 1] / 1000 < b.seek < pts[b.first_frame] / 1000
+    for p in plans:
+        span = (pts[p.first_frame + p.frame_count - 1] - pts[p.first_frame]) / 1000
+        assert span < seconds or p.frame_count == 1
+    assert plans[0].seek is None and plans[-1].stop is None
+    assert [PiecePlan.from_list(p.index, p.to_list()) for p in plans] == plans
+
+
+def test_pieces_of_a_25fps_film() -> None:
+    pts = [i * 512 for i in range(25 * 60)]  # 60 s at 25 fps, time base 1/12800
+    plans = plan_pieces(_scan(pts, Fraction(1, 12800)), 10.0)
+    assert [p.frame_count for p in plans] == [250] * 6
+    assert plans[1].seek == (249 * 512 + 250 * 512) / 2 / 12800
+
+
+def test_progress_block() -> None:
+    rec = parse_progress_block(
+        {"frame": "120", "fps": "59.9", "out_time_us": "4800000", "speed": "2.39x", "total_size": "1000",
+         "progress": "continue"},
+        duration=9.6,
+    )  # fmt: skip
+    assert (rec.frame, rec.fps, rec.out_time, rec.speed, rec.total_size, rec.percent) == (
+        120,
+        59.9,
+        4.8,
+        2.39,
+        1000,
+        50.0,
+    )
+    rec = parse_progress_block({"out_time_us": "N/A", "speed": "N/A", "progress": "end"}, duration=None)
+    assert rec.done and rec.out_time == 0.0 and rec.speed is None and rec.percent is None
