@@ -20,6 +20,7 @@ from lazy_transcode.jobs.encode import (
 from lazy_transcode.media.binary import FFmpegError, capabilities, ffmpeg_exe
 from lazy_transcode.media.encoders import EncodeSettings, get_profile
 from lazy_transcode.media.probe import ProbeError, probe
+from lazy_transcode.media.process import FFmpegRunError
 from lazy_transcode.state.errors import StateError
 from lazy_transcode.state.manager import UniversalStateManager
 from lazy_transcode.state.operation import TranscodeOperation
@@ -27,7 +28,7 @@ from lazy_transcode.state.schema import TranscodeState
 
 log = logging.getLogger(__name__)
 
-EFFICIENT_CODECS = {"hevc": "HEVC", "av1": "AV1"}
+EFFICIENT_CODECS = {"hevc": "HEVC", "av1": "AV1", "libdav1d": "AV1", "libaom-av1": "AV1"}
 
 
 def make_operation(source: Path, options: JobOptions) -> TranscodeOperation:
@@ -80,7 +81,7 @@ async def run_job(
     except asyncio.CancelledError:
         manager.record_interruption("cancelled")
         raise
-    except (JobFailed, StateError, OSError, FFmpegError, ProbeError) as exc:
+    except (JobFailed, StateError, OSError, FFmpegError, FFmpegRunError, ProbeError) as exc:
         reason = _one_line(exc)
         try:
             manager.mark_completed(False, error_message=reason)
@@ -184,7 +185,10 @@ def _finish_skipped(manager: UniversalStateManager, source: Path, reason: str) -
 
 def remove_job_files(input_file: str | Path, options: JobOptions) -> None:
     """Cancel: remove the job's partial files and its state; the source is never touched."""
+    from lazy_transcode.jobs.search import remove_search_files
+
     manager = state_manager_for(input_file, options)
+    remove_search_files(manager, Path(input_file).absolute())
     work = work_dir_for(manager)
     if work.exists():
         import shutil
