@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,10 +26,10 @@ from typing import Any
 
 from lazy_transcode.failpoints import failpoint
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, Progress
-from lazy_transcode.media.commands import assemble_args, piece_encode_args
+from lazy_transcode.media.commands import assemble_args, decode_check_args, decode_pieces_args, piece_encode_args
 from lazy_transcode.media.encoders import KEYINT_DEFAULT, EncoderArgs, EncodeSettings, get_profile
-from lazy_transcode.media.join import JoinError, join_pieces
-from lazy_transcode.media.pieces import PiecePlan, plan_pieces
+from lazy_transcode.media.join import JoinError, codec_parameters, join_pieces
+from lazy_transcode.media.pieces import PiecePlan, contiguous_runs, plan_pieces
 from lazy_transcode.media.place import fsync_dir, fsync_file, output_name, place_file, sha256_file
 from lazy_transcode.media.probe import FrameScan, MediaInfo, ProbeError, scan_video_frames
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, run_ffmpeg
@@ -92,11 +93,16 @@ class ResumableEncode:
         self.work = work_dir_for(manager)
         self.pieces_dir = self.work / "pieces"
         video = info.video
-        self.enc_args: EncoderArgs = get_profile(options.encoder).build(
-            settings, preset=options.preset, ten_bit=video.bit_depth > 8, hdr=video.hdr, keyint=KEYINT_DEFAULT
+        self.profile = get_profile(options.encoder)
+        self.keyint = KEYINT_DEFAULT
+        self.enc_args: EncoderArgs = self.profile.build(
+            settings, preset=options.preset, ten_bit=video.bit_depth > 8, hdr=video.hdr, keyint=self.keyint
         )
         self.dest = destination(source, options, settings.label())
         self._last_save = 0.0
+        self._done_frames = 0  # frames in recorded pieces
+        self._fresh_frames = 0  # frames encoded by this process (for the speed and the ETA)
+        self._started = time.monotonic()
 
     # --- checkpoint helpers ------------------------------------------------------------------
     @property
@@ -126,6 +132,8 @@ class ResumableEncode:
         if not self.cp.get("output"):
             await self._prepare()
             await self._encode_pieces()
+            if not await self._pieces_agree():
+                await self._encode_pieces()
             await self._assemble_and_verify()
         return await finish_encode(self.manager, self.options, self.source)
 
@@ -146,7 +154,7 @@ class ResumableEncode:
             except ProbeError as exc:
                 raise JobFailed(str(exc)) from None
             self._check_complete(scan)
-            plans = plan_pieces(scan, self.options.piece_seconds)
+            plans = plan_pieces(scan, self.options.piece_seconds, max_frames=self.keyint)
             cp.update(
                 version=CHECKPOINT_VERSION,
                 source=identity,
@@ -159,8 +167,6 @@ class ResumableEncode:
             )
             self._save()
         self.pieces_dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.pieces_dir.glob("*.part.mp4"):
-            stale.unlink(missing_ok=True)
 
     def _check_complete(self, scan: FrameScan) -> None:
         """A file whose video stops well before its declared duration was cut short: refuse it."""
@@ -184,6 +190,9 @@ class ResumableEncode:
     def _piece_path(self, index: int) -> Path:
         return self.pieces_dir / f"piece_{index:05d}.mp4"
 
+    def _part_path(self, index: int) -> Path:
+        return self.pieces_dir / f"piece_{index:05d}.part.mp4"
+
     def _piece_is_good(self, plan: PiecePlan) -> bool:
         record = self.cp["pieces"].get(str(plan.index))
         path = self._piece_path(plan.index)
@@ -203,68 +212,183 @@ class ResumableEncode:
         return ok
 
     async def _encode_pieces(self) -> None:
+        """Encode every piece not yet recorded: the source is decoded once per stretch of missing pieces."""
         plans = self._plans()
-        total = int(self.cp["frames"])
         self.manager.update_step("encode", progress=self.manager.state.progress_percent)
         good = await asyncio.to_thread(lambda: {p.index for p in plans if self._piece_is_good(p)})
-        done_frames = sum(p.frame_count for p in plans if p.index in good)
-        started = time.monotonic()
-        encoded_frames = 0
+        # Pieces the last run finished but did not record (it was killed, or stopped): check them as new.
         for plan in plans:
-            if plan.index in good:
-                continue
+            part = self._part_path(plan.index)
+            if plan.index not in good and part.exists() and await self._accept_piece(plan) is None:
+                good.add(plan.index)
+        self._done_frames = sum(p.frame_count for p in plans if p.index in good)
+        for run in contiguous_runs([p for p in plans if p.index not in good]):
             await self.control.wait_if_paused()
-            base = done_frames
-
-            def on_progress(
-                rec: FfmpegProgress, base: int = base, plan: PiecePlan = plan, fresh: int = encoded_frames
-            ) -> None:
-                frames = base + min(rec.frame, plan.frame_count)
-                elapsed = time.monotonic() - started
-                rate = (fresh + rec.frame) / elapsed if elapsed > 0 else 0.0
-                eta = (total - frames) / rate if rate > 0 else None
-                self._report("encode", 100.0 * frames / total, fps=rec.fps or rate, speed=rec.speed, eta_seconds=eta)
-
-            await self._encode_piece(plan, on_progress)
-            done_frames += plan.frame_count
-            encoded_frames += plan.frame_count
-            self.manager.state.progress_percent = round(100.0 * done_frames / total, 2)
-            self._save()
+            await self._encode_run(run)
         self.control.report(Progress(step="encode", percent=100.0))
 
-    async def _encode_piece(self, plan: PiecePlan, on_progress: Any) -> None:
-        final = self._piece_path(plan.index)
-        part = final.with_name(final.stem + ".part.mp4")
-        log.info("%s: encoding piece %d (%d frames)", self.source.name, plan.index, plan.frame_count)
-        args = piece_encode_args(self.source, self.info, plan, self.enc_args, part)
+    def _on_progress(self, base: int, plan: PiecePlan) -> Any:
+        """Progress of one piece's encoder; `base` frames are done before it."""
+        total = int(self.cp["frames"])
+        fresh = self._fresh_frames + base - self._done_frames  # frames encoded by this process before it
+
+        def report(rec: FfmpegProgress) -> None:
+            frames = base + min(rec.frame, plan.frame_count)
+            elapsed = time.monotonic() - self._started
+            rate = (fresh + rec.frame) / elapsed if elapsed > 0 else 0.0
+            eta = (total - frames) / rate if rate > 0 else None
+            self._report("encode", 100.0 * frames / total, fps=rec.fps or rate, speed=rec.speed, eta_seconds=eta)
+
+        return report
+
+    async def _encode_run(self, run: list[PiecePlan]) -> None:
+        """Encode consecutive pieces: one ffmpeg decodes them, each piece has a fresh encoder of its own.
+
+        Every piece is therefore exactly what encoding it alone gives (a resumed job ends identical to
+        an uninterrupted one), while the source is read once, with no seek per piece. The decoder
+        writes each piece's raw frames into that piece's FIFO; the next piece's encoder is already
+        waiting on its FIFO when the decoder gets there, so the CPU never idles between pieces. Each
+        piece is checked and recorded as soon as its encoder exits.
+        """
+        first, last = run[0], run[-1]
+        which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{last.index}"
+        log.info("%s: encoding %s (%d frames)", self.source.name, which, sum(p.frame_count for p in run))
+        with tempfile.TemporaryDirectory(prefix="lazy-transcode-") as fifo_dir:
+            fifo = Path(fifo_dir) / "frames_%05d.nut"
+            for plan in run:
+                os.mkfifo(str(fifo).replace("%05d", f"{plan.index:05d}"), 0o600)
+                self._part_path(plan.index).unlink(missing_ok=True)
+            decoder = asyncio.ensure_future(
+                run_ffmpeg(
+                    decode_pieces_args(self.source, self.info, run, fifo),
+                    ffmpeg=self.ffmpeg, control=self.control, graceful_stop=False,
+                )
+            )  # fmt: skip
+            encoders: dict[int, asyncio.Future[str]] = {}
+            done_before = [self._done_frames + sum(p.frame_count for p in run[:n]) for n in range(len(run))]
+
+            def decoder_failed() -> bool:
+                return decoder.done() and (decoder.cancelled() or decoder.exception() is not None)
+
+            def start_encoder(n: int) -> None:
+                if n < len(run) and n not in encoders:
+                    plan = run[n]
+                    frames = Path(str(fifo).replace("%05d", f"{plan.index:05d}"))
+                    args = piece_encode_args(
+                        frames, self.info, plan, self.enc_args, self._part_path(plan.index), self.cp["time_base"]
+                    )
+                    encoders[n] = asyncio.ensure_future(
+                        run_ffmpeg(
+                            args, ffmpeg=self.ffmpeg, control=self.control, graceful_stop=False,
+                            on_progress=self._on_progress(done_before[n], plan),
+                        )
+                    )  # fmt: skip
+
+            try:
+                for n, plan in enumerate(run):
+                    start_encoder(n)
+                    start_encoder(n + 1)
+                    encoder = encoders.pop(n)
+                    while not encoder.done() and not decoder_failed():
+                        waiters = {encoder} if decoder.done() else {encoder, decoder}
+                        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    if decoder_failed():  # the encoders still waiting for frames would wait forever
+                        error = decoder.exception()
+                        if isinstance(error, FFmpegRunError):
+                            raise JobFailed(f"decoding the source for {which} failed: {error}")
+                        assert error is not None
+                        raise error
+                    try:
+                        encoder.result()
+                    except FFmpegRunError as exc:
+                        self._part_path(plan.index).unlink(missing_ok=True)
+                        raise JobFailed(f"piece {plan.index} failed: {exc}") from None
+                    start_encoder(n + 2)
+                    self._fresh_frames += plan.frame_count
+                    reason = await self._accept_piece(plan)
+                    if reason is not None:
+                        raise JobFailed(f"piece {plan.index}: {reason}")
+                await decoder
+            finally:
+                for task in (decoder, *encoders.values()):
+                    if not task.done():
+                        task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+
+    async def _accept_piece(self, plan: PiecePlan) -> str | None:
+        """Check a written piece and record it; return why it was refused (its file is then removed).
+
+        The piece must hold exactly its planned frames from the planned timestamp, start with a
+        keyframe, and decode without error on its own (in the idle CPU class, beside the encoder).
+        """
+        part = self._part_path(plan.index)
+        reason: str | None = None
         try:
-            await run_ffmpeg(
-                args, ffmpeg=self.ffmpeg, control=self.control, on_progress=on_progress, graceful_stop=False
-            )
-        except FFmpegRunError as exc:
+            scan = await asyncio.to_thread(scan_video_frames, part)
+        except ProbeError as exc:
+            reason = f"unreadable ({exc})"
+        else:
+            source_tb = Fraction(self.cp["time_base"])
+            if scan.frame_count != plan.frame_count:
+                reason = f"{scan.frame_count} frames, planned {plan.frame_count}"
+            elif abs(scan.pts[0] * scan.time_base - plan.start_pts * source_tb) > TIMESTAMP_TOLERANCE:
+                reason = f"starts at {scan.seconds(scan.pts[0]):.3f} s, not as planned"
+            elif not scan.keyframes or scan.keyframes[0] != scan.pts[0]:
+                reason = "does not start with a keyframe"
+        if reason is None:
+            try:
+                await run_ffmpeg(
+                    decode_check_args(part, audio=False), ffmpeg=self.ffmpeg, control=self.control, idle=True
+                )
+            except FFmpegRunError as exc:
+                reason = f"does not decode ({exc})"
+        if reason is not None:
+            log.warning("%s: piece %d refused: %s", self.source.name, plan.index, reason)
             part.unlink(missing_ok=True)
-            raise JobFailed(f"piece {plan.index} failed: {exc}") from None
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
-        record = await asyncio.to_thread(self._check_piece, plan, part)
+            return reason
+        record = await asyncio.to_thread(self._seal_piece, part, self._piece_path(plan.index))
+        self.cp["pieces"][str(plan.index)] = record
+        self._done_frames += plan.frame_count
+        self.manager.state.progress_percent = round(100.0 * self._done_frames / int(self.cp["frames"]), 2)
+        self._save()
+        return None
+
+    @staticmethod
+    def _seal_piece(part: Path, final: Path) -> dict[str, Any]:
+        fsync_file(part)
+        record = {
+            "frames": scan_video_frames(part).frame_count,
+            "bytes": part.stat().st_size,
+            "sha256": sha256_file(part),
+            "params": codec_parameters(part),
+            "at": time.time(),
+        }
         os.replace(part, final)
         fsync_dir(final.parent)
-        self.cp["pieces"][str(plan.index)] = record
+        return record
 
-    def _check_piece(self, plan: PiecePlan, part: Path) -> dict[str, Any]:
-        """A new piece must hold exactly its planned frames, starting at the planned timestamp."""
+    async def _pieces_agree(self) -> bool:
+        """All pieces must carry the same codec parameters to be joined (an ffmpeg upgrade mid-job
+        changes them): drop those unlike the newest piece, which the installed encoder made."""
+        records: dict[str, Any] = self.cp["pieces"]
         try:
-            scan = scan_video_frames(part)
-        except ProbeError as exc:
-            raise JobFailed(f"piece {plan.index} is unreadable: {exc}") from None
-        source_tb = Fraction(self.cp["time_base"])
-        if scan.frame_count != plan.frame_count:
-            raise JobFailed(f"piece {plan.index} has {scan.frame_count} frames, planned {plan.frame_count}")
-        if abs(scan.pts[0] * scan.time_base - plan.start_pts * source_tb) > TIMESTAMP_TOLERANCE:
-            raise JobFailed(f"piece {plan.index} starts at {scan.seconds(scan.pts[0]):.3f} s, not as planned")
-        fsync_file(part)
-        return {"frames": scan.frame_count, "bytes": part.stat().st_size, "sha256": sha256_file(part)}
+            params = {
+                n: r.get("params") or await asyncio.to_thread(codec_parameters, self._piece_path(int(n)))
+                for n, r in records.items()
+            }
+        except JoinError as exc:
+            raise JobFailed(str(exc)) from None
+        if len(set(params.values())) <= 1:
+            return True
+        newest = max(records, key=lambda n: records[n].get("at", 0))
+        for n, value in params.items():
+            if value != params[newest]:
+                log.warning("%s: piece %s was made by another encoder build; encoding it again", self.source, n)
+                records.pop(n)
+                self._piece_path(int(n)).unlink(missing_ok=True)
+        self._save()
+        return False
 
     async def _assemble_and_verify(self) -> None:
         self.manager.update_step("assemble", progress=self.manager.state.progress_percent)
@@ -300,6 +424,7 @@ class ResumableEncode:
                 container=ext,
                 ffmpeg=self.ffmpeg,
                 control=self.control,
+                video_decoded=True,
             )
         except VerifyError as exc:
             part.unlink(missing_ok=True)

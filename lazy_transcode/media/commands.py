@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,33 +35,62 @@ def colour_args(info: MediaInfo) -> dict[str, Any]:
     return out
 
 
-def piece_encode_args(source: Path, info: MediaInfo, plan: PiecePlan, enc: EncoderArgs, out: Path) -> list[str]:
-    """Encode one piece: frames [plan.first_frame, +frame_count) with their source timestamps."""
-    assert info.video is not None
+def decode_pieces_args(source: Path, info: MediaInfo, run: Sequence[PiecePlan], pattern: Path) -> list[str]:
+    """Decode consecutive pieces once, as raw frames with their source timestamps, one NUT stream each.
+
+    `pattern` names one FIFO per piece (printf-style, numbered by piece index); each piece's encoder
+    reads its own. The source is thus read and decoded once, with no seek per piece, while every
+    piece is still encoded by a fresh encoder of its own. Raw frames are all keyframes, so the
+    segment muxer cuts exactly at the planned frame numbers.
+    """
+    assert info.video is not None and run
+    first, last = run[0], run[-1]
     input_kwargs: dict[str, Any] = {"copyts": None}
-    if plan.seek is not None:
-        input_kwargs["ss"] = f"{plan.seek:.6f}"
-    if plan.stop is not None:
-        input_kwargs["to"] = f"{plan.stop:.6f}"
+    if first.seek is not None:
+        input_kwargs["ss"] = f"{first.seek:.6f}"
+    if last.stop is not None:
+        input_kwargs["to"] = f"{last.stop:.6f}"
     stream = ffmpeg_python.input(str(source), **input_kwargs)
-    video = stream[f"{info.video.index}"]
-    for flt in enc.filters:
-        name, _, arg = flt.partition("=")
-        video = video.filter(name, arg) if arg else video.filter(name)
     output_kwargs: dict[str, Any] = {
-        **enc.output,
-        **colour_args(info),
+        "c:v": "rawvideo",
         "fps_mode": "passthrough",
         "enc_time_base": "demux",
-        "frames:v": plan.frame_count,
+        "frames:v": sum(p.frame_count for p in run),
         "an": None,
         "sn": None,
         "dn": None,
         "map_metadata": -1,
         "map_chapters": -1,
+        "f": "segment",
+        "segment_format": "nut",
+        "segment_start_number": first.index,
+        "reset_timestamps": 0,
+        "avoid_negative_ts": "disabled",
+    }
+    # Cut before every later piece; the last number (never reached) keeps the muxer from cutting by time.
+    cuts = [p.first_frame - first.first_frame for p in run[1:]] + [output_kwargs["frames:v"]]
+    output_kwargs["segment_frames"] = ",".join(map(str, cuts))
+    return _compile(ffmpeg_python.output(stream[f"{info.video.index}"], str(pattern), **output_kwargs))
+
+
+def piece_encode_args(
+    frames: Path, info: MediaInfo, plan: PiecePlan, enc: EncoderArgs, out: Path, time_base: str
+) -> list[str]:
+    """Encode one piece from its raw frames (a NUT stream), keeping their timestamps in `time_base`."""
+    stream: Any = ffmpeg_python.input(str(frames), f="nut", copyts=None)["v:0"]
+    for flt in enc.filters:
+        name, _, arg = flt.partition("=")
+        stream = stream.filter(name, arg) if arg else stream.filter(name)
+    output_kwargs: dict[str, Any] = {
+        **enc.output,
+        **colour_args(info),
+        "fps_mode": "passthrough",
+        "enc_time_base": time_base,
+        "frames:v": plan.frame_count,
+        "map_metadata": -1,
         "f": "mp4",
     }
-    cmd = _compile(ffmpeg_python.output(video, str(out), **output_kwargs))
+    cmd = _compile(ffmpeg_python.output(stream, str(out), **output_kwargs))
     return [*enc.global_args, *cmd]
 
 
@@ -103,6 +133,7 @@ def assemble_args(video: Path, source: Path, info: MediaInfo, out: Path, contain
     return _compile(ffmpeg_python.output(*streams, str(out), **kwargs))
 
 
-def decode_check_args(path: Path) -> list[str]:
-    """Decode every stream to nothing: any decoding error fails the command."""
-    return ["-xerror", "-err_detect", "explode", "-i", str(path), "-map", "0:v:0?", "-map", "0:a?", "-f", "null", "-"]
+def decode_check_args(path: Path, *, audio: bool = True) -> list[str]:
+    """Decode the first video stream (and every audio stream) to nothing: any decoding error fails."""
+    maps = ["-map", "0:v:0?", *(["-map", "0:a?"] if audio else [])]
+    return ["-xerror", "-err_detect", "explode", "-i", str(path), *maps, "-f", "null", "-"]

@@ -18,6 +18,10 @@ from typing import Any
 class JoinError(RuntimeError):
     """The pieces cannot be joined (missing, unreadable or inconsistent)."""
 
+    def __init__(self, message: str, *, piece: int | None = None) -> None:
+        super().__init__(message)
+        self.piece = piece  # position of the offending piece in the list, when one is to blame
+
 
 def join_pieces(
     pieces: Sequence[Path], out: Path, *, container: str = "mp4", on_piece: Callable[[int], None] | None = None
@@ -30,17 +34,24 @@ def join_pieces(
     output = av.open(str(out), "w", format=container)
     try:
         out_stream: Any = None
+        first_params = b""
         for n, piece in enumerate(pieces):
             try:
                 source = av.open(str(piece))
             except (av.error.FFmpegError, OSError) as exc:
-                raise JoinError(f"cannot read piece {piece.name}: {exc}") from None
+                raise JoinError(f"cannot read piece {piece.name}: {exc}", piece=n) from None
             try:
                 if not source.streams.video:
-                    raise JoinError(f"piece {piece.name} has no video")
+                    raise JoinError(f"piece {piece.name} has no video", piece=n)
                 in_stream = source.streams.video[0]
+                # The joined stream carries the first piece's codec parameters (SPS/PPS); a piece made
+                # with others (say, by another ffmpeg build after an upgrade) would not decode in it.
+                params = bytes(in_stream.codec_context.extradata or b"")
                 if out_stream is None:
                     out_stream = output.add_stream_from_template(in_stream)
+                    first_params = params
+                elif params != first_params:
+                    raise JoinError(f"piece {piece.name} was encoded with other codec parameters", piece=n)
                 for packet in source.demux(in_stream):
                     if packet.size == 0:
                         continue
@@ -59,3 +70,18 @@ def join_pieces(
     finally:
         output.close()
     return packets
+
+
+def codec_parameters(piece: Path) -> str:
+    """A digest of a piece's video codec parameters (its extradata): pieces joined together must agree."""
+    import hashlib
+
+    import av
+
+    try:
+        with av.open(str(piece)) as container:
+            if not container.streams.video:
+                raise JoinError(f"piece {piece.name} has no video")
+            return hashlib.sha256(bytes(container.streams.video[0].codec_context.extradata or b"")).hexdigest()[:16]
+    except (av.error.FFmpegError, OSError) as exc:
+        raise JoinError(f"cannot read piece {piece.name}: {exc}") from None

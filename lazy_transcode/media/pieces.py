@@ -1,10 +1,11 @@
 """Planning the checkpointed pieces of an encode.
 
-A piece is a run of consecutive source frames (by presentation time), at most `piece_seconds` long,
-encoded on its own: it starts with an IDR frame and references nothing outside itself, so a finished
-piece is final and a crash costs at most the piece being encoded. Cuts are placed half-way between two
-source frames so that ffmpeg's `-ss`/`-to` can never round a frame into the wrong piece, and each piece
-is also capped with `-frames:v`, so the frame count is exact by construction.
+A piece is a run of consecutive source frames (by presentation time), at most `piece_seconds` long
+and at most one keyframe interval (`max_frames`), so the IDR frame every piece starts with falls where
+the encoder would have put a keyframe anyway and costs (almost) nothing in size. A piece references
+nothing outside itself, so a finished piece is final and a crash costs at most the piece being encoded.
+Cuts are placed half-way between two source frames so that ffmpeg's `-ss`/`-to`/`-force_key_frames`
+can never round a frame into the wrong piece, and a run of pieces is also capped with `-frames:v`.
 """
 
 from __future__ import annotations
@@ -38,17 +39,19 @@ class PiecePlan:
         )
 
 
-def plan_pieces(scan: FrameScan, piece_seconds: float) -> list[PiecePlan]:
-    """Cut the source's frames into pieces of at most `piece_seconds` (and at least one frame)."""
+def plan_pieces(scan: FrameScan, piece_seconds: float, max_frames: int | None = None) -> list[PiecePlan]:
+    """Cut the source's frames into pieces of at most `piece_seconds` and `max_frames` (at least one frame)."""
     if piece_seconds <= 0:
         raise ValueError("piece_seconds must be positive")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError("max_frames must be at least 1")
     pts = scan.pts
     tb = scan.time_base
     limit = Fraction(piece_seconds).limit_denominator(1_000_000)
     starts = [0]
     piece_start = pts[0]
     for i in range(1, len(pts)):
-        if (pts[i] - piece_start) * tb >= limit:
+        if (pts[i] - piece_start) * tb >= limit or (max_frames is not None and i - starts[-1] >= max_frames):
             starts.append(i)
             piece_start = pts[i]
     plans = []
@@ -63,3 +66,14 @@ def plan_pieces(scan: FrameScan, piece_seconds: float) -> list[PiecePlan]:
 def _midpoint(pts: list[int], i: int, tb: Fraction) -> float:
     """Seconds half-way between frame i-1 and frame i."""
     return float((pts[i - 1] + pts[i]) * tb / 2)
+
+
+def contiguous_runs(plans: list[PiecePlan]) -> list[list[PiecePlan]]:
+    """Group pieces with consecutive indexes: each group is encoded by one ffmpeg run."""
+    runs: list[list[PiecePlan]] = []
+    for plan in plans:
+        if runs and runs[-1][-1].index + 1 == plan.index:
+            runs[-1].append(plan)
+        else:
+            runs.append([plan])
+    return runs

@@ -58,6 +58,13 @@ def _child_setup() -> None:
             os._exit(1)
 
 
+def _idle_child_setup() -> None:
+    """As `_child_setup`, and run only on otherwise idle CPU (background checks never slow the encoder)."""
+    _child_setup()
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
     env.setdefault("LC_ALL", "C")
@@ -79,13 +86,22 @@ def parse_progress_block(fields: dict[str, str], duration: float | None) -> Ffmp
         frame=int(num("frame", int, 0)),
         fps=float(num("fps", float, 0.0)),
         out_time=out_time,
-        speed=float(speed.rstrip("x")) if speed and speed != "N/A" else None,
+        speed=_speed(speed),
         total_size=int(num("total_size", int, 0)),
         done=fields.get("progress") == "end",
     )
     if duration and duration > 0:
         record.percent = min(100.0, 100.0 * out_time / duration)
     return record
+
+
+def _speed(text: str) -> float | None:
+    """ffmpeg's speed, or None when absent or absurd (with -copyts a run's first report can be)."""
+    try:
+        value = float(text.rstrip("x"))
+    except ValueError:
+        return None
+    return value if 0 <= value < 10_000 else None
 
 
 async def run_ffmpeg(
@@ -97,11 +113,13 @@ async def run_ffmpeg(
     duration: float | None = None,
     stop_grace: float = 5.0,
     graceful_stop: bool = True,
+    idle: bool = False,
 ) -> str:
     """Run one ffmpeg command (arguments after the program name) and return its stderr.
 
     If `control` asks to stop, ffmpeg is stopped ('q', then SIGKILL after `stop_grace`; at once when
-    `graceful_stop` is false, for work that is thrown away anyway) and `JobStopped` is raised.
+    `graceful_stop` is false, for work that is thrown away anyway) and `JobStopped` is raised. With
+    `idle`, ffmpeg runs in the SCHED_IDLE class: it uses only CPU time nothing else wants.
     """
     exe = ffmpeg or ffmpeg_exe()
     if control is not None:
@@ -115,7 +133,7 @@ async def run_ffmpeg(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=_child_setup,
+        preexec_fn=_idle_child_setup if idle else _child_setup,
         env=child_env(),
         limit=1 << 20,
     )

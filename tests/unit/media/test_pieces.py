@@ -8,7 +8,7 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lazy_transcode.media.pieces import PiecePlan, plan_pieces
+from lazy_transcode.media.pieces import PiecePlan, contiguous_runs, plan_pieces
 from lazy_transcode.media.probe import FrameScan
 from lazy_transcode.media.process import parse_progress_block
 
@@ -46,6 +46,35 @@ def test_pieces_of_a_25fps_film() -> None:
     plans = plan_pieces(_scan(pts, Fraction(1, 12800)), 10.0)
     assert [p.frame_count for p in plans] == [250] * 6
     assert plans[1].seek == (249 * 512 + 250 * 512) / 2 / 12800
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=100), min_size=1, max_size=300),
+    st.floats(min_value=0.05, max_value=5.0),
+    st.integers(min_value=1, max_value=60),
+)
+def test_pieces_never_exceed_one_keyframe_interval(gaps: list[int], seconds: float, max_frames: int) -> None:
+    pts = [0]
+    for gap in gaps:
+        pts.append(pts[-1] + gap)
+    plans = plan_pieces(_scan(pts), seconds, max_frames)
+    assert sum(p.frame_count for p in plans) == len(pts)
+    assert all(1 <= p.frame_count <= max_frames for p in plans)
+    for p in plans:
+        assert (pts[p.first_frame + p.frame_count - 1] - pts[p.first_frame]) / 1000 < seconds or p.frame_count == 1
+
+
+def test_keyframe_interval_shortens_pieces_of_a_25fps_film() -> None:
+    pts = [i * 512 for i in range(25 * 60)]
+    plans = plan_pieces(_scan(pts, Fraction(1, 12800)), 10.0, max_frames=240)
+    assert [p.frame_count for p in plans] == [240] * 6 + [60]
+
+
+def test_contiguous_runs() -> None:
+    plans = plan_pieces(_scan([i * 40 for i in range(100)]), 0.4)  # 10 pieces of 10 frames
+    missing = [plans[i] for i in (0, 1, 2, 5, 7, 8, 9)]
+    assert [[p.index for p in run] for run in contiguous_runs(missing)] == [[0, 1, 2], [5], [7, 8, 9]]
+    assert contiguous_runs([]) == []
 
 
 def test_progress_block() -> None:

@@ -1,0 +1,51 @@
+"""The piece commands: one decode cutting raw frames at the planned frames, one fresh encoder per piece."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+from lazy_transcode.media.commands import decode_pieces_args, piece_encode_args
+from lazy_transcode.media.encoders import EncodeSettings, get_profile
+from lazy_transcode.media.pieces import PiecePlan
+from lazy_transcode.media.probe import MediaInfo, VideoInfo
+
+VIDEO = VideoInfo(2, "h264", 640, 360, "yuv420p", 8, Fraction(1, 12800), 25.0, False, 300)
+INFO = MediaInfo("/m/film.mkv", "matroska", 12.0, 1, None, 0.0, VIDEO)
+PLANS = [
+    PiecePlan(0, 0, 100, 0, None, 3.98),
+    PiecePlan(1, 100, 100, 51200, 3.98, 7.98),
+    PiecePlan(2, 200, 100, 102400, 7.98, None),
+]
+
+
+def _option(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def test_decode_cuts_exactly_at_the_planned_frames_of_the_run() -> None:
+    args = decode_pieces_args(Path("/m/film.mkv"), INFO, PLANS[1:], Path("/tmp/f/frames_%05d.nut"))
+    assert args.index("-ss") < args.index("-i") and _option(args, "-ss") == "3.980000"
+    assert "-to" not in args  # the run goes to the end of the file
+    assert _option(args, "-map") == "0:2"
+    assert _option(args, "-segment_frames") == "100,200"  # 200 is never reached: no cut by time
+    assert _option(args, "-segment_start_number") == "1"
+    assert _option(args, "-frames:v") == "200"
+    assert _option(args, "-c:v") == "rawvideo" and _option(args, "-segment_format") == "nut"
+    assert args[-2:] == ["/tmp/f/frames_%05d.nut", "-y"]
+
+
+def test_a_single_piece_is_never_cut_by_time() -> None:
+    args = decode_pieces_args(Path("/m/film.mkv"), INFO, PLANS[:1], Path("/tmp/f/frames_%05d.nut"))
+    assert "-ss" not in args and _option(args, "-to") == "3.980000"
+    assert _option(args, "-segment_frames") == "100"
+
+
+def test_each_piece_has_its_own_encoder_keeping_source_timestamps() -> None:
+    enc = get_profile("libx265").build(EncodeSettings(quality=28), preset="ultrafast")
+    args = piece_encode_args(Path("/tmp/f/frames_00001.nut"), INFO, PLANS[1], enc, Path("/w/p.mp4"), "1/12800")
+    assert args[: args.index("-i")] == ["-f", "nut", "-copyts"]
+    assert _option(args, "-enc_time_base") == "1/12800"
+    assert _option(args, "-fps_mode") == "passthrough"
+    assert _option(args, "-frames:v") == "100"
+    assert _option(args, "-c:v") == "libx265" and _option(args, "-crf") == "28"
