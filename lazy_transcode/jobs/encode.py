@@ -32,7 +32,7 @@ from lazy_transcode.media.join import JoinError, codec_parameters, join_pieces
 from lazy_transcode.media.pieces import PiecePlan, contiguous_runs, plan_pieces
 from lazy_transcode.media.place import fsync_dir, fsync_file, output_name, place_file, sha256_file
 from lazy_transcode.media.probe import FrameScan, MediaInfo, ProbeError, scan_video_frames
-from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, run_ffmpeg
+from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
 from lazy_transcode.media.verify import VerifyError, verify_output
 from lazy_transcode.state.manager import UniversalStateManager
 
@@ -256,7 +256,10 @@ class ResumableEncode:
         with tempfile.TemporaryDirectory(prefix="lazy-transcode-") as fifo_dir:
             fifo = Path(fifo_dir) / "frames_%05d.nut"
             for plan in run:
-                os.mkfifo(str(fifo).replace("%05d", f"{plan.index:05d}"), 0o600)
+                try:
+                    os.mkfifo(str(fifo).replace("%05d", f"{plan.index:05d}"), 0o600)
+                except OSError as exc:
+                    raise JobFailed(f"cannot create a FIFO in {fifo_dir}: {exc.strerror}") from None
                 self._part_path(plan.index).unlink(missing_ok=True)
             decoder = asyncio.ensure_future(
                 run_ffmpeg(
@@ -280,7 +283,7 @@ class ResumableEncode:
                     encoders[n] = asyncio.ensure_future(
                         run_ffmpeg(
                             args, ffmpeg=self.ffmpeg, control=self.control, graceful_stop=False,
-                            on_progress=self._on_progress(done_before[n], plan),
+                            on_progress=self._on_progress(done_before[n], plan), priority=Priority.BELOW,
                         )
                     )  # fmt: skip
 
@@ -288,7 +291,7 @@ class ResumableEncode:
                 for n, plan in enumerate(run):
                     start_encoder(n)
                     start_encoder(n + 1)
-                    encoder = encoders.pop(n)
+                    encoder = encoders[n]  # stays listed until done, so `finally` can stop it
                     while not encoder.done() and not decoder_failed():
                         waiters = {encoder} if decoder.done() else {encoder, decoder}
                         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -303,6 +306,7 @@ class ResumableEncode:
                     except FFmpegRunError as exc:
                         self._part_path(plan.index).unlink(missing_ok=True)
                         raise JobFailed(f"piece {plan.index} failed: {exc}") from None
+                    del encoders[n]
                     start_encoder(n + 2)
                     self._fresh_frames += plan.frame_count
                     reason = await self._accept_piece(plan)
@@ -338,9 +342,8 @@ class ResumableEncode:
                 reason = "does not start with a keyframe"
         if reason is None:
             try:
-                await run_ffmpeg(
-                    decode_check_args(part, audio=False), ffmpeg=self.ffmpeg, control=self.control, idle=True
-                )
+                check = decode_check_args(part, audio=False, single_thread=True)
+                await run_ffmpeg(check, ffmpeg=self.ffmpeg, control=self.control, priority=Priority.IDLE)
             except FFmpegRunError as exc:
                 reason = f"does not decode ({exc})"
         if reason is not None:
