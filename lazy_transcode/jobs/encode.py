@@ -252,7 +252,6 @@ class ResumableEncode:
         """
         first, last = run[0], run[-1]
         which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{last.index}"
-        log.info("%s: encoding %s (%d frames)", self.source.name, which, sum(p.frame_count for p in run))
         with tempfile.TemporaryDirectory(prefix="lazy-transcode-") as fifo_dir:
             fifo = Path(fifo_dir) / "frames_%05d.nut"
             for plan in run:
@@ -276,6 +275,7 @@ class ResumableEncode:
             def start_encoder(n: int) -> None:
                 if n < len(run) and n not in encoders:
                     plan = run[n]
+                    log.info("%s: encoding piece %d (%d frames)", self.source.name, plan.index, plan.frame_count)
                     frames = Path(str(fifo).replace("%05d", f"{plan.index:05d}"))
                     args = piece_encode_args(
                         frames, self.info, plan, self.enc_args, self._part_path(plan.index), self.cp["time_base"]
