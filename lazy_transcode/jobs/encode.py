@@ -219,7 +219,7 @@ class ResumableEncode:
         # Pieces the last run finished but did not record (it was killed, or stopped): check them as new.
         for plan in plans:
             part = self._part_path(plan.index)
-            if plan.index not in good and part.exists() and await self._accept_piece(plan) is None:
+            if plan.index not in good and part.exists() and await self._accept_piece(plan, leftover=True) is None:
                 good.add(plan.index)
         self._done_frames = sum(p.frame_count for p in plans if p.index in good)
         for run in contiguous_runs([p for p in plans if p.index not in good]):
@@ -320,7 +320,7 @@ class ResumableEncode:
                     with contextlib.suppress(BaseException):
                         await task
 
-    async def _accept_piece(self, plan: PiecePlan) -> str | None:
+    async def _accept_piece(self, plan: PiecePlan, *, leftover: bool = False) -> str | None:
         """Check a written piece and record it; return why it was refused (its file is then removed).
 
         The piece must hold exactly its planned frames from the planned timestamp, start with a
@@ -347,7 +347,10 @@ class ResumableEncode:
             except FFmpegRunError as exc:
                 reason = f"does not decode ({exc})"
         if reason is not None:
-            log.warning("%s: piece %d refused: %s", self.source.name, plan.index, reason)
+            if leftover:  # the normal case after a kill: the piece was being written
+                log.info("%s: piece %d was left unfinished; encoding it again", self.source.name, plan.index)
+            else:
+                log.warning("%s: piece %d refused: %s", self.source.name, plan.index, reason)
             part.unlink(missing_ok=True)
             return reason
         record = await asyncio.to_thread(self._seal_piece, part, self._piece_path(plan.index))
