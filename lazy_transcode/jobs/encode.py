@@ -353,7 +353,7 @@ class ResumableEncode:
                 log.warning("%s: piece %d refused: %s", self.source.name, plan.index, reason)
             part.unlink(missing_ok=True)
             return reason
-        record = await asyncio.to_thread(self._seal_piece, part, self._piece_path(plan.index))
+        record = await asyncio.to_thread(self._seal_piece, part, self._piece_path(plan.index), plan.frame_count)
         self.cp["pieces"][str(plan.index)] = record
         self._done_frames += plan.frame_count
         self.manager.state.progress_percent = round(100.0 * self._done_frames / int(self.cp["frames"]), 2)
@@ -361,10 +361,11 @@ class ResumableEncode:
         return None
 
     @staticmethod
-    def _seal_piece(part: Path, final: Path) -> dict[str, Any]:
+    def _seal_piece(part: Path, final: Path, frames: int) -> dict[str, Any]:
+        """Make a checked piece durable under its final name; `frames` is its checked frame count."""
         fsync_file(part)
         record = {
-            "frames": scan_video_frames(part).frame_count,
+            "frames": frames,
             "bytes": part.stat().st_size,
             "sha256": sha256_file(part),
             "params": codec_parameters(part),

@@ -18,10 +18,6 @@ from typing import Any
 class JoinError(RuntimeError):
     """The pieces cannot be joined (missing, unreadable or inconsistent)."""
 
-    def __init__(self, message: str, *, piece: int | None = None) -> None:
-        super().__init__(message)
-        self.piece = piece  # position of the offending piece in the list, when one is to blame
-
 
 def join_pieces(
     pieces: Sequence[Path], out: Path, *, container: str = "mp4", on_piece: Callable[[int], None] | None = None
@@ -39,10 +35,10 @@ def join_pieces(
             try:
                 source = av.open(str(piece))
             except (av.error.FFmpegError, OSError) as exc:
-                raise JoinError(f"cannot read piece {piece.name}: {exc}", piece=n) from None
+                raise JoinError(f"cannot read piece {piece.name}: {exc}") from None
             try:
                 if not source.streams.video:
-                    raise JoinError(f"piece {piece.name} has no video", piece=n)
+                    raise JoinError(f"piece {piece.name} has no video")
                 in_stream = source.streams.video[0]
                 # The joined stream carries the first piece's codec parameters (SPS/PPS); a piece made
                 # with others (say, by another ffmpeg build after an upgrade) would not decode in it.
@@ -51,7 +47,7 @@ def join_pieces(
                     out_stream = output.add_stream_from_template(in_stream)
                     first_params = params
                 elif params != first_params:
-                    raise JoinError(f"piece {piece.name} was encoded with other codec parameters", piece=n)
+                    raise JoinError(f"piece {piece.name} was encoded with other codec parameters")
                 for packet in source.demux(in_stream):
                     if packet.size == 0:
                         continue
