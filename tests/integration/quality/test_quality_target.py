@@ -17,22 +17,9 @@ import pytest
 
 from lazy_transcode.jobs.api import JobControl, JobOptions, Progress
 from lazy_transcode.jobs.runner import run_job
-from lazy_transcode.media.probe import probe
-from lazy_transcode.media.vmaf import measure_vmaf
+from tests.helpers import full_vmaf
 
 TOL = 1.0
-
-
-def full_vmaf(distorted: Path, reference: Path, ffmpeg: str, log_dir: Path) -> float:
-    info = probe(reference)
-    assert info.video is not None
-    score = asyncio.run(
-        measure_vmaf(
-            distorted, reference, width=info.video.width, height=info.video.height,
-            log_path=log_dir / "full-vmaf.json", ffmpeg=ffmpeg, n_subsample=1,
-        )
-    )  # fmt: skip
-    return score.mean
 
 
 @pytest.mark.parametrize("target", [90.0, 95.0])
@@ -50,7 +37,7 @@ def test_finished_file_reaches_target_vmaf(target: float, bbb_40s: Path, tmp_pat
     result = asyncio.run(run_job(source, options, JobControl(on_progress=progress.append), ffmpeg=ffmpeg))
     assert result.status == "completed", result.reason
     assert result.output_file is not None
-    achieved = full_vmaf(Path(result.output_file), source, ffmpeg, tmp_path)
+    achieved = full_vmaf(Path(result.output_file), source, ffmpeg, tmp_path / "full-vmaf.json")
     probes = [p for p in progress if p.step == "search" and p.detail and "VMAF" in p.detail]
     print(f"target {target}: setting {result.setting}, predicted {result.vmaf}, full-file VMAF {achieved:.2f}, "
           f"{len(probes)} probes")  # fmt: skip
