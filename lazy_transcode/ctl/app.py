@@ -127,6 +127,9 @@ def add(
     replace: Annotated[bool, typer.Option("--replace", help="Replace the source once the output is verified.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Transcode even an already efficient file.")] = False,
     container: Annotated[str | None, typer.Option(help="mkv | mp4")] = None,
+    verify: Annotated[
+        str | None, typer.Option(help="full (decode every frame before placing; default) | quick (no decode).")
+    ] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Queue the jobs paused.")] = False,
     priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
     json_out: JsonOpt = False,
@@ -143,6 +146,7 @@ def add(
         "samples": samples,
         "output_dir": os.path.abspath(output_dir) if output_dir else None,
         "container": container,
+        "verify": verify,
     }
     options = {key: value for key, value in options.items() if value is not None}
     if replace:

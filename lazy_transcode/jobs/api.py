@@ -16,6 +16,9 @@ from typing import Any
 
 MODES = ("qp", "vbr", "auto")
 CONTAINERS = ("mkv", "mp4")
+# full: every frame of the output is decoded before it may replace anything; quick: frames, timestamps
+# and streams are checked without decoding the frames the encoder just wrote (about 5 % less CPU).
+VERIFY_MODES = ("full", "quick")
 JOB_STATES = ("queued", "running", "paused", "completed", "failed", "cancelled", "skipped")
 
 
@@ -48,12 +51,15 @@ class JobOptions:
     container: str = "mkv"
     piece_seconds: float = 10.0
     min_saving: float = 0.05
+    verify: str = "full"
 
     def validate(self) -> JobOptions:
         if self.mode not in MODES:
             raise OptionError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.container not in CONTAINERS:
             raise OptionError(f"container must be one of {', '.join(CONTAINERS)}, not {self.container!r}")
+        if self.verify not in VERIFY_MODES:
+            raise OptionError(f"verify must be one of {', '.join(VERIFY_MODES)}, not {self.verify!r}")
         if not 0 < self.vmaf_target <= 100:
             raise OptionError(f"vmaf_target must be in (0, 100], not {self.vmaf_target}")
         if not 0 <= self.vmaf_tol <= 20:
@@ -100,6 +106,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "container": (str,),
     "piece_seconds": (float, int),
     "min_saving": (float, int),
+    "verify": (str,),
 }
 
 

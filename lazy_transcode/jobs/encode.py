@@ -309,6 +309,7 @@ class ResumableEncode:
                     del encoders[n]
                     start_encoder(n + 2)
                     self._fresh_frames += plan.frame_count
+                    failpoint("piece-unrecorded")
                     reason = await self._accept_piece(plan)
                     if reason is not None:
                         raise JobFailed(f"piece {plan.index}: {reason}")
@@ -325,6 +326,8 @@ class ResumableEncode:
 
         The piece must hold exactly its planned frames from the planned timestamp, start with a
         keyframe, and decode without error on its own (in the idle CPU class, beside the encoder).
+        With `verify = quick` a piece whose encoder this process saw finish is not decoded; a leftover
+        of an earlier run (killed, perhaps by a power cut, while writing it) always is.
         """
         part = self._part_path(plan.index)
         reason: str | None = None
@@ -340,7 +343,7 @@ class ResumableEncode:
                 reason = f"starts at {scan.seconds(scan.pts[0]):.3f} s, not as planned"
             elif not scan.keyframes or scan.keyframes[0] != scan.pts[0]:
                 reason = "does not start with a keyframe"
-        if reason is None:
+        if reason is None and (leftover or self.options.verify == "full"):
             try:
                 check = decode_check_args(part, audio=False, single_thread=True)
                 await run_ffmpeg(check, ffmpeg=self.ffmpeg, control=self.control, priority=Priority.IDLE)
@@ -431,7 +434,7 @@ class ResumableEncode:
                 container=ext,
                 ffmpeg=self.ffmpeg,
                 control=self.control,
-                video_decoded=True,
+                decode=False,  # each piece was decoded when it was recorded (or verify = quick)
             )
         except VerifyError as exc:
             part.unlink(missing_ok=True)

@@ -24,13 +24,14 @@ async def verify_output(
     container: str,
     ffmpeg: str | None = None,
     control: JobControl | None = None,
-    video_decoded: bool = False,
+    decode: bool = True,
 ) -> None:
     """Raise VerifyError unless `path` decodes cleanly with the source's frames, duration and streams.
 
-    `video_decoded` says the video packets were already decoded without error (piece by piece, before
-    they were checksummed and joined by a lossless remux). Nothing is decoded then: every other
-    stream is a bit-exact copy of the source's, so decoding it would test the source, not the output.
+    Pass `decode=False` when the video packets were already decoded without error (piece by piece,
+    before they were checksummed and joined by a lossless remux) or the job asked for quick
+    verification. Every other stream is a bit-exact copy of the source's: decoding it would test the
+    source, not the output.
     """
     try:
         out = await asyncio.to_thread(probe, path)
@@ -55,7 +56,7 @@ async def verify_output(
             raise VerifyError(f"output has {have} attachments, source has {wanted}")
     if len(out.chapters) != len(source.chapters):
         raise VerifyError(f"output has {len(out.chapters)} chapters, source has {len(source.chapters)}")
-    if video_decoded:
+    if not decode:
         return
     try:
         await run_ffmpeg(decode_check_args(path), ffmpeg=ffmpeg, control=control, duration=source.duration)

@@ -46,7 +46,8 @@ def test_add_run_pause_resume_done(ltd_factory: Callable[..., Ltd], library: Pat
     source = library / "film.mp4"
     source_sha, source_frames = sha(source), frames(source)
     ltd = ltd_factory(FAST_DEFAULTS.replace("piece_seconds = 2", "piece_seconds = 10")).start()
-    assert ltd.ctl("add", str(library)).stdout.split() == ["1"]
+    assert ltd.ctl("add", str(library), "--verify", "quick").stdout.split() == ["1"]
+    assert ltd.job(1)["options"]["verify"] == "quick"
     for _attempt in range(10):  # catch the job while an ffmpeg runs (not between two pieces)
         ltd.wait_job(1, encoding, timeout=60)
         time.sleep(0.3)  # let it burn some CPU first
