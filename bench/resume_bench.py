@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import math
 import os
 import re
@@ -110,11 +109,12 @@ def pieces_encode(source: Path, cli_args: list[str]) -> float:
     return time.monotonic() - started
 
 
-def killed_and_resumed(source: Path, cli_args: list[str]) -> tuple[float, float, int]:
+def killed_and_resumed(source: Path, cli_args: list[str], total: int) -> tuple[float, float, int]:
     """SIGKILL the whole process group once the program reports 50 %, resume.
 
-    Returns the wall time, the percent at the kill and how many frames the encoders had output that
-    the resume encodes again (the frames inside the encoder's look-ahead come on top).
+    Returns the wall time, the percent at the kill and how many of the source's `total` frames the
+    program had reported done that the resume encodes again (frames encoded since that report, at most
+    2 s of them, and those in the encoder's look-ahead come on top).
     """
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -132,8 +132,6 @@ def killed_and_resumed(source: Path, cli_args: list[str]) -> tuple[float, float,
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     reap_orphans()
-    state = json.loads((source.parent / ".lazy_transcode_state" / f"{source.name}_qp.state.json").read_text())
-    total = state["checkpoint"]["encode"]["frames"]
     resume = program("--resume", "-v", *cli_args, str(source))
     resumed = subprocess.run(resume, check=True, capture_output=True, text=True)
     again = sum(int(n) for n in re.findall(r"encoding piece \d+ \((\d+) frames\)", resumed.stderr))
@@ -162,6 +160,7 @@ def main() -> None:
     try:
         source = work / "src.mp4"
         make_source(source, opts.seconds, opts.size)
+        total = scan_video_frames(source).frame_count
         walls: dict[str, list[float]] = {"plain": [], "quick": [], "pieces": [], "resumed": []}
         cpus: dict[str, list[float]] = {name: [] for name in walls}
         kill_percents: list[float] = []
@@ -188,7 +187,7 @@ def main() -> None:
             cpus["pieces"].append(children_cpu() - cpu)
             copy = fresh_copy(f"killed{n}")
             cpu = children_cpu()
-            resumed_wall, percent, lost = killed_and_resumed(copy, cli_args)
+            resumed_wall, percent, lost = killed_and_resumed(copy, cli_args, total)
             walls["resumed"].append(resumed_wall)
             cpus["resumed"].append(children_cpu() - cpu)
             kill_percents.append(percent)
@@ -214,8 +213,7 @@ def main() -> None:
               f"{wall('resumed', 'pieces'):.3f} (goal <= 1.05; {best['resumed'] - best['pieces']:+.1f} s), "
               f"CPU time ratio {cpu('resumed', 'pieces'):.3f}; "
               f"output size {'identical' if same else 'differs'}")  # fmt: skip
-        total = scan_video_frames(source).frame_count
-        print(f"each kill lost {', '.join(map(str, lost_frames))} frames the encoder had output, of {total} "
+        print(f"each kill lost {', '.join(map(str, lost_frames))} frames reported done, of {total} "
               f"({max(lost_frames) / total:.1%} at most; a piece has up to 240), plus its look-ahead")  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)

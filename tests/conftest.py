@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,14 @@ def bbb_40s(media_dir: Path) -> Path:
     if not out.exists():
         looped_bbb(out, loops=7, seconds=42, size="320:180", crf=20, audio=["-c:a", "aac", "-b:a", "96k"])
     return out
+
+
+@pytest.fixture
+def logging_ffmpeg(tmp_path: Path, ffmpeg: str) -> tuple[str, Path]:
+    """An executable that appends its arguments to a log, then becomes the real ffmpeg (same pid)."""
+    log = tmp_path / "ffmpeg-calls.log"
+    wrapper = tmp_path / "bin" / "ffmpeg"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {shlex.quote(str(log))}\nexec {shlex.quote(ffmpeg)} "$@"\n')
+    os.chmod(wrapper, 0o755)
+    return str(wrapper), log

@@ -345,7 +345,7 @@ class ResumableEncode:
                 reason = "does not start with a keyframe"
         if reason is None and (leftover or self.options.verify == "full"):
             try:
-                check = decode_check_args(part, audio=False, single_thread=True)
+                check = decode_check_args(part)
                 await run_ffmpeg(check, ffmpeg=self.ffmpeg, control=self.control, priority=Priority.IDLE)
             except FFmpegRunError as exc:
                 reason = f"does not decode ({exc})"
@@ -432,9 +432,6 @@ class ResumableEncode:
                 expected_frames=int(self.cp["frames"]),
                 expected_span=float(self.cp["span"]),
                 container=ext,
-                ffmpeg=self.ffmpeg,
-                control=self.control,
-                decode=False,  # each piece was decoded when it was recorded (or verify = quick)
             )
         except VerifyError as exc:
             part.unlink(missing_ok=True)

@@ -133,11 +133,9 @@ def assemble_args(video: Path, source: Path, info: MediaInfo, out: Path, contain
     return _compile(ffmpeg_python.output(*streams, str(out), **kwargs))
 
 
-def decode_check_args(path: Path, *, audio: bool = True, single_thread: bool = False) -> list[str]:
-    """Decode the first video stream (and every audio stream) to nothing: any decoding error fails.
+def decode_check_args(path: Path) -> list[str]:
+    """Decode the first video stream to nothing: any decoding error fails.
 
-    `single_thread` spends the least CPU in all (for checks that run beside an encode).
+    One thread spends the least CPU in all: the check runs beside an encode.
     """
-    maps = ["-map", "0:v:0?", *(["-map", "0:a?"] if audio else [])]
-    threads = ["-threads", "1"] if single_thread else []
-    return ["-xerror", "-err_detect", "explode", *threads, "-i", str(path), *maps, "-f", "null", "-"]
+    return ["-xerror", "-err_detect", "explode", "-threads", "1", "-i", str(path), "-map", "0:v:0?", "-f", "null", "-"]

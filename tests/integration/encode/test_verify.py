@@ -1,17 +1,15 @@
 """`--verify full` decodes every piece before it is recorded; `--verify quick` trusts an encoder it saw finish.
 
-Which ffmpeg commands ran is read from a logging wrapper around the real ffmpeg (`--ffmpeg`).
+Which ffmpeg commands ran is read from the `logging_ffmpeg` wrapper around the real ffmpeg (`--ffmpeg`).
 """
 
 from __future__ import annotations
 
 import random
-import shlex
 import shutil
 from pathlib import Path
 
 from lazy_transcode.failpoints import ENV as FAILPOINT_ENV
-from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.probe import scan_video_frames
 
 from .runner import FAST, run_cli, timestamps
@@ -22,29 +20,22 @@ DECODE_CHECK = "-xerror"  # in every decode check, in no encode
 PIECE_ENCODE = "-f nut -copyts -i"  # a piece encoder reading its FIFO
 
 
-def _logged_ffmpeg(folder: Path) -> tuple[Path, Path]:
-    """A wrapper that appends its arguments to a log, then becomes the real ffmpeg (same pid)."""
-    log, wrapper = folder / "ffmpeg-calls.log", folder / "ffmpeg-logged"
-    wrapper.write_text(
-        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {shlex.quote(str(log))}\nexec {shlex.quote(ffmpeg_exe())} "$@"\n'
-    )
-    wrapper.chmod(0o755)
-    return wrapper, log
-
-
 def _calls(log: Path, marker: str) -> list[str]:
     return [line for line in log.read_text().splitlines() if marker in line]
 
 
-def test_full_decodes_each_piece_and_quick_none(bbb_40s: Path, tmp_path: Path) -> None:
+def test_full_decodes_each_piece_and_quick_none(
+    bbb_40s: Path, logging_ffmpeg: tuple[str, Path], tmp_path: Path
+) -> None:
+    wrapper, log = logging_ffmpeg
     outputs: dict[str, Path] = {}
     for mode in ("full", "quick"):
         folder = tmp_path / mode
         folder.mkdir()
         source = folder / "bbb.mp4"
         shutil.copy(bbb_40s, source)
-        wrapper, log = _logged_ffmpeg(folder)
-        run = run_cli(*FAST, *PIECE, "--verify", mode, "--ffmpeg", str(wrapper), str(source), env=TAG)
+        log.unlink(missing_ok=True)
+        run = run_cli(*FAST, *PIECE, "--verify", mode, "--ffmpeg", wrapper, str(source), env=TAG)
         assert run.returncode == 0, run.stderr
         encodes, checks = _calls(log, PIECE_ENCODE), _calls(log, DECODE_CHECK)
         assert len(encodes) >= 10
@@ -55,7 +46,9 @@ def test_full_decodes_each_piece_and_quick_none(bbb_40s: Path, tmp_path: Path) -
     assert abs(full - quick) <= 0.001 * full
 
 
-def test_quick_still_decodes_a_leftover_and_refuses_it_when_damaged(bbb_40s: Path, tmp_path: Path) -> None:
+def test_quick_still_decodes_a_leftover_and_refuses_it_when_damaged(
+    bbb_40s: Path, logging_ffmpeg: tuple[str, Path], tmp_path: Path
+) -> None:
     source = tmp_path / "bbb.mp4"
     shutil.copy(bbb_40s, source)
     quick = [*FAST, *PIECE, "--verify", "quick"]
@@ -69,8 +62,8 @@ def test_quick_still_decodes_a_leftover_and_refuses_it_when_damaged(bbb_40s: Pat
     part.write_bytes(bytes(data))
     assert scan_video_frames(part).frame_count == frames, "the damage is invisible without decoding"
 
-    wrapper, log = _logged_ffmpeg(tmp_path)
-    run = run_cli("--resume", "-v", *quick, "--ffmpeg", str(wrapper), str(source), env=TAG)
+    wrapper, log = logging_ffmpeg
+    run = run_cli("--resume", "-v", *quick, "--ffmpeg", wrapper, str(source), env=TAG)
     assert run.returncode == 0, run.stderr
     assert "piece 0 was left unfinished; encoding it again" in run.stderr
     checks = _calls(log, DECODE_CHECK)
