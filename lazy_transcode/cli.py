@@ -223,14 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     except OptionError as exc:
         parser.error(str(exc))
     files = list(expand(args.paths))
-    resumable: list[Path] = []
     if args.resume:
-        files = resumable = _with_resumable_state(files, options)
+        files = [f for f in files if _has_state(f, options)]
         if not files:
             print("nothing to resume", file=sys.stderr)
             return EXIT_OK
-    # A source already replaced by a verified output (kill during --replace) is resumed from its state.
-    runnable = [f for f in files if f.is_file() or (args.resume and f in resumable)]
+    # A source already replaced by its verified output (a kill during --replace) goes on from its record.
+    runnable = [f for f in files if f.is_file() or _has_state(f, options)]
     missing = [f for f in files if f not in runnable]
     for path in missing:
         print(f"{path}: no such file", file=sys.stderr)
@@ -239,11 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_FAILED if missing and code == EXIT_OK else code
 
 
-def _with_resumable_state(files: list[Path], options: JobOptions) -> list[Path]:
-    """--resume: only the files with an unfinished operation of this mode."""
+def _has_state(file: Path, options: JobOptions) -> bool:
+    """Whether the file has a recorded operation of this mode (unfinished, or finished but not cleared)."""
     from lazy_transcode.jobs.runner import state_manager_for
 
-    return [f for f in files if state_manager_for(f, options).state_file.exists()]
+    return state_manager_for(file, options).state_file.exists()
 
 
 if __name__ == "__main__":

@@ -1,12 +1,4 @@
-"""The resumable encode: checkpointed pieces, then join, assemble, verify and place.
-
-Everything needed to continue lives in the state's `checkpoint["encode"]`: the source's identity, the
-piece plan (so a resume never scans the source again), a key of the encoder arguments, and for every
-finished piece its frame count, size and SHA-256. On resume each recorded piece is checked against its
-record and re-encoded if it does not match; a kill at any instant therefore costs at most the piece
-being encoded. Assembly and verification are redone from the pieces until the verified output is
-recorded; placement is idempotent.
-"""
+"""The resumable encode: plan the pieces, encode them checkpointed, then join, assemble and verify."""
 
 from __future__ import annotations
 
@@ -19,86 +11,73 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lazy_transcode.failpoints import failpoint
-from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, Progress
+from lazy_transcode.jobs.api import JobFailed, JobOptions, Progress
+from lazy_transcode.jobs.record import Fingerprint, OutputRecord, PieceRecord, PiecesRecord
 from lazy_transcode.media.commands import assemble_args, decode_check_args, decode_pieces_args, piece_encode_args
-from lazy_transcode.media.encoders import KEYINT_DEFAULT, EncoderArgs, EncodeSettings, get_profile
+from lazy_transcode.media.encoders import KEYINT_DEFAULT, EncoderArgs, get_profile
 from lazy_transcode.media.join import JoinError, codec_parameters, join_pieces
 from lazy_transcode.media.pieces import PiecePlan, contiguous_runs, plan_pieces
-from lazy_transcode.media.place import fsync_dir, fsync_file, output_name, place_file, sha256_file
-from lazy_transcode.media.probe import FrameScan, MediaInfo, ProbeError, scan_video_frames
+from lazy_transcode.media.place import fsync_dir, fsync_file, output_name, sha256_file
+from lazy_transcode.media.probe import FrameScan, ProbeError, scan_video_frames
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
 from lazy_transcode.media.verify import VerifyError, verify_output
-from lazy_transcode.state.manager import UniversalStateManager
+
+if TYPE_CHECKING:
+    from lazy_transcode.jobs.pipeline import Job
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 1
+KEY_VERSION = 1  # part of the pieces' key: bumped only when the same settings would give other piece bytes
 TIMESTAMP_TOLERANCE = Fraction(1, 1000)  # pieces are compared to the source within a millisecond
 
 
-@dataclass
-class EncodeOutcome:
-    output: Path | None  # where the verified file was placed (None when the source was kept)
-    output_size: int
-    source_size: int
-    kept_source_reason: str | None = None
-
-
-def work_dir_for(manager: UniversalStateManager) -> Path:
-    """The job's partial files live beside its state file."""
-    name = manager.state_file.name.removesuffix(".state.json")
-    return manager.state_file.parent / f"{name}.work"
-
-
 def destination(source: Path, options: JobOptions, label: str) -> Path:
+    """Where the output goes: derived from the source and the options, never read from a record."""
     if options.replace:
         return source.with_suffix(f".{options.container}")
     folder = Path(options.output_dir) if options.output_dir else source.parent
     return folder / output_name(source, label, options.container)
 
 
-def source_identity(source: Path) -> dict[str, int]:
+def fingerprint(source: Path) -> Fingerprint:
     st = source.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-class ResumableEncode:
-    """One file's encode at fixed settings, resumable from its state at any instant."""
+class PieceEncoder:
+    """One file's encode at fixed settings, in checkpointed pieces, resumable from its record at any instant.
 
-    def __init__(
-        self,
-        source: Path,
-        info: MediaInfo,
-        options: JobOptions,
-        settings: EncodeSettings,
-        manager: UniversalStateManager,
-        control: JobControl,
-        *,
-        ffmpeg: str,
-    ) -> None:
-        assert info.video is not None
-        self.source = source
-        self.info = info
-        self.options = options
-        self.settings = settings
-        self.manager = manager
-        self.control = control
-        self.ffmpeg = ffmpeg
-        self.work = work_dir_for(manager)
+    Everything needed to continue lives in the record's `encode` (`PiecesRecord`): the piece plan (so a
+    resume never scans the source again), the key of the encoder arguments, and for every finished
+    piece its frame count, size and SHA-256. On resume each recorded piece is checked against its
+    record and encoded again if it does not match; a kill at any instant therefore costs at most the
+    piece being encoded. Assembly and verification are redone from the pieces until the verified
+    output is recorded.
+    """
+
+    def __init__(self, job: Job) -> None:
+        assert job.info is not None and job.info.video is not None and job.cp.settings is not None
+        self.job = job
+        self.source = job.source
+        self.info = job.info
+        self.options = job.options
+        self.manager = job.manager
+        self.control = job.control
+        self.ffmpeg = job.ffmpeg
+        self.work = job.work_dir
         self.pieces_dir = self.work / "pieces"
-        video = info.video
-        self.profile = get_profile(options.encoder)
+        video = job.info.video
+        self.profile = get_profile(job.options.encoder)
         self.keyint = KEYINT_DEFAULT
         self.enc_args: EncoderArgs = self.profile.build(
-            settings, preset=options.preset, ten_bit=video.bit_depth > 8, hdr=video.hdr, keyint=self.keyint
-        )
-        self.dest = destination(source, options, settings.label())
+            job.cp.settings.settings(), preset=job.options.preset, ten_bit=video.bit_depth > 8, hdr=video.hdr,
+            keyint=self.keyint,
+        )  # fmt: skip
         self._last_save = 0.0
         self._done_frames = 0  # frames in recorded pieces
         self._fresh_frames = 0  # frames encoded by this process (for the speed and the ETA)
@@ -106,13 +85,14 @@ class ResumableEncode:
 
     # --- checkpoint helpers ------------------------------------------------------------------
     @property
-    def cp(self) -> dict[str, Any]:
-        return self.manager.state.checkpoint.setdefault("encode", {})
+    def rec(self) -> PiecesRecord:
+        assert self.job.cp.encode is not None
+        return self.job.cp.encode
 
-    def _key(self) -> str:
+    def key(self) -> str:
         blob = json.dumps(
             {"args": self.enc_args.output, "g": self.enc_args.global_args, "f": self.enc_args.filters,
-             "piece_seconds": self.options.piece_seconds, "container": self.options.container, "v": CHECKPOINT_VERSION},
+             "piece_seconds": self.options.piece_seconds, "container": self.options.container, "v": KEY_VERSION},
             sort_keys=True, default=str,
         )  # fmt: skip
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -127,46 +107,39 @@ class ResumableEncode:
         if time.monotonic() - self._last_save >= self.control.checkpoint_interval:
             self._save()
 
-    # --- the pipeline ------------------------------------------------------------------------
-    async def run(self) -> EncodeOutcome:
-        if not self.cp.get("output"):
-            await self._prepare()
-            await self._encode_pieces()
-            if not await self._pieces_agree():
-                await self._encode_pieces()
-            await self._assemble_and_verify()
-        return await finish_encode(self.manager, self.options, self.source)
-
-    async def _prepare(self) -> None:
-        """Plan the pieces once; drop everything when the source or the settings changed."""
-        identity = source_identity(self.source)
-        key = self._key()
-        cp = self.cp
-        if cp and (cp.get("version") != CHECKPOINT_VERSION or cp.get("source") != identity or cp.get("key") != key):
-            log.info("%s: source or settings changed since the checkpoint; starting the encode over", self.source)
-            cp.clear()
+    # --- the steps ---------------------------------------------------------------------------
+    async def plan(self) -> None:
+        """Scan the source's frames once and cut them into pieces (a plan for other settings is dropped)."""
+        cp = self.job.cp
+        key = self.key()
+        if cp.encode is not None and cp.encode.key == key:
+            return
+        if cp.encode is not None:
+            log.info("%s: the encoder arguments changed since the checkpoint; starting the encode over", self.source)
+            cp.encode = None
             shutil.rmtree(self.work, ignore_errors=True)
-        if not cp.get("plan"):
-            self.manager.update_step("analysis", progress=0.0)
-            assert self.info.video is not None
-            try:
-                scan = await asyncio.to_thread(scan_video_frames, self.source, self.info.video.index)
-            except ProbeError as exc:
-                raise JobFailed(str(exc)) from None
-            self._check_complete(scan)
-            plans = plan_pieces(scan, self.options.piece_seconds, max_frames=self.keyint)
-            cp.update(
-                version=CHECKPOINT_VERSION,
-                source=identity,
-                key=key,
-                frames=scan.frame_count,
-                time_base=str(scan.time_base),
-                span=scan.seconds(scan.pts[-1]) - scan.seconds(scan.pts[0]),
-                plan=[p.to_list() for p in plans],
-                pieces={},
-            )
-            self._save()
+        self.manager.update_step("analysis", progress=0.0)
+        assert self.info.video is not None
+        try:
+            scan = await asyncio.to_thread(scan_video_frames, self.source, self.info.video.index)
+        except ProbeError as exc:
+            raise JobFailed(str(exc)) from None
+        self._check_complete(scan)
+        plans = plan_pieces(scan, self.options.piece_seconds, max_frames=self.keyint)
+        cp.encode = PiecesRecord(
+            key=key,
+            frames=scan.frame_count,
+            time_base=str(scan.time_base),
+            span=scan.seconds(scan.pts[-1]) - scan.seconds(scan.pts[0]),
+            plan=[tuple(p.to_list()) for p in plans],  # type: ignore[misc]
+        )
+
+    async def encode(self) -> None:
+        """Encode every piece not yet recorded, until all are recorded and agree."""
         self.pieces_dir.mkdir(parents=True, exist_ok=True)
+        await self._encode_pieces()
+        if not await self._pieces_agree():
+            await self._encode_pieces()
 
     def _check_complete(self, scan: FrameScan) -> None:
         """A file whose video stops well before its declared duration was cut short: refuse it."""
@@ -182,10 +155,7 @@ class ResumableEncode:
             raise JobFailed(f"{self.source}: {scan.corrupt_packets} corrupt video packet(s)")
 
     def _plans(self) -> list[PiecePlan]:
-        try:
-            return [PiecePlan.from_list(i, row) for i, row in enumerate(self.cp["plan"])]
-        except (ValueError, TypeError, KeyError) as exc:
-            raise JobFailed(f"damaged piece plan in {self.manager.state_file}: {exc}") from None
+        return self.rec.plans()
 
     def _piece_path(self, index: int) -> Path:
         return self.pieces_dir / f"piece_{index:05d}.mp4"
@@ -194,21 +164,21 @@ class ResumableEncode:
         return self.pieces_dir / f"piece_{index:05d}.part.mp4"
 
     def _piece_is_good(self, plan: PiecePlan) -> bool:
-        record = self.cp["pieces"].get(str(plan.index))
+        record = self.rec.pieces.get(plan.index)
         path = self._piece_path(plan.index)
-        if not isinstance(record, dict):
+        if record is None:
             return False
         try:
             ok = (
-                path.stat().st_size == record.get("bytes")
-                and record.get("frames") == plan.frame_count
-                and sha256_file(path) == record.get("sha256")
+                path.stat().st_size == record.bytes
+                and record.frames == plan.frame_count
+                and sha256_file(path) == record.sha256
             )
         except OSError:
             ok = False
         if not ok:
             log.warning("%s: piece %d is missing or damaged; encoding it again", self.source, plan.index)
-            self.cp["pieces"].pop(str(plan.index), None)
+            self.rec.pieces.pop(plan.index, None)
         return ok
 
     async def _encode_pieces(self) -> None:
@@ -229,7 +199,7 @@ class ResumableEncode:
 
     def _on_progress(self, base: int, plan: PiecePlan) -> Any:
         """Progress of one piece's encoder; `base` frames are done before it."""
-        total = int(self.cp["frames"])
+        total = self.rec.frames
         fresh = self._fresh_frames + base - self._done_frames  # frames encoded by this process before it
 
         def report(rec: FfmpegProgress) -> None:
@@ -278,7 +248,7 @@ class ResumableEncode:
                     log.info("%s: encoding piece %d (%d frames)", self.source.name, plan.index, plan.frame_count)
                     frames = Path(str(fifo).replace("%05d", f"{plan.index:05d}"))
                     args = piece_encode_args(
-                        frames, self.info, plan, self.enc_args, self._part_path(plan.index), self.cp["time_base"]
+                        frames, self.info, plan, self.enc_args, self._part_path(plan.index), self.rec.time_base
                     )
                     encoders[n] = asyncio.ensure_future(
                         run_ffmpeg(
@@ -336,7 +306,7 @@ class ResumableEncode:
         except ProbeError as exc:
             reason = f"unreadable ({exc})"
         else:
-            source_tb = Fraction(self.cp["time_base"])
+            source_tb = Fraction(self.rec.time_base)
             if scan.frame_count != plan.frame_count:
                 reason = f"{scan.frame_count} frames, planned {plan.frame_count}"
             elif abs(scan.pts[0] * scan.time_base - plan.start_pts * source_tb) > TIMESTAMP_TOLERANCE:
@@ -357,23 +327,24 @@ class ResumableEncode:
             part.unlink(missing_ok=True)
             return reason
         record = await asyncio.to_thread(self._seal_piece, part, self._piece_path(plan.index), plan.frame_count)
-        self.cp["pieces"][str(plan.index)] = record
+        self.rec.pieces[plan.index] = record
         self._done_frames += plan.frame_count
-        self.manager.state.progress_percent = round(100.0 * self._done_frames / int(self.cp["frames"]), 2)
+        self.manager.state.progress_percent = round(100.0 * self._done_frames / self.rec.frames, 2)
         self._save()
+        failpoint("piece-recorded")
         return None
 
     @staticmethod
-    def _seal_piece(part: Path, final: Path, frames: int) -> dict[str, Any]:
+    def _seal_piece(part: Path, final: Path, frames: int) -> PieceRecord:
         """Make a checked piece durable under its final name; `frames` is its checked frame count."""
         fsync_file(part)
-        record = {
-            "frames": frames,
-            "bytes": part.stat().st_size,
-            "sha256": sha256_file(part),
-            "params": codec_parameters(part),
-            "at": time.time(),
-        }
+        record = PieceRecord(
+            frames=frames,
+            bytes=part.stat().st_size,
+            sha256=sha256_file(part),
+            params=codec_parameters(part),
+            at=time.time(),
+        )
         os.replace(part, final)
         fsync_dir(final.parent)
         return record
@@ -381,26 +352,27 @@ class ResumableEncode:
     async def _pieces_agree(self) -> bool:
         """All pieces must carry the same codec parameters to be joined (an ffmpeg upgrade mid-job
         changes them): drop those unlike the newest piece, which the installed encoder made."""
-        records: dict[str, Any] = self.cp["pieces"]
+        records = self.rec.pieces
         try:
             params = {
-                n: r.get("params") or await asyncio.to_thread(codec_parameters, self._piece_path(int(n)))
+                n: r.params or await asyncio.to_thread(codec_parameters, self._piece_path(n))
                 for n, r in records.items()
             }
         except JoinError as exc:
             raise JobFailed(str(exc)) from None
         if len(set(params.values())) <= 1:
             return True
-        newest = max(records, key=lambda n: records[n].get("at", 0))
+        newest = max(records, key=lambda n: records[n].at)
         for n, value in params.items():
             if value != params[newest]:
                 log.warning("%s: piece %s was made by another encoder build; encoding it again", self.source, n)
                 records.pop(n)
-                self._piece_path(int(n)).unlink(missing_ok=True)
+                self._piece_path(n).unlink(missing_ok=True)
         self._save()
         return False
 
-    async def _assemble_and_verify(self) -> None:
+    async def assemble_and_verify(self) -> None:
+        """Join the pieces, mux every other stream of the source, verify, and record the ready output."""
         self.manager.update_step("assemble", progress=self.manager.state.progress_percent)
         plans = self._plans()
         ext = self.options.container
@@ -429,8 +401,8 @@ class ResumableEncode:
             await verify_output(
                 part,
                 self.info,
-                expected_frames=int(self.cp["frames"]),
-                expected_span=float(self.cp["span"]),
+                expected_frames=self.rec.frames,
+                expected_span=self.rec.span,
                 container=ext,
             )
         except VerifyError as exc:
@@ -441,55 +413,8 @@ class ResumableEncode:
         os.replace(part, ready)
         fsync_dir(self.work)
         failpoint("verified-unrecorded")
-        self.cp["output"] = {"bytes": size, "sha256": digest, "dest": str(self.dest)}
-        source_size = int(self.cp["source"]["size"])
+        cp = self.job.cp
+        cp.output = OutputRecord(bytes=size, sha256=digest)
+        source_size = cp.source.size if cp.source is not None else 0
         if size >= source_size and not self.options.force:
-            self.cp["kept_source"] = f"output ({size} bytes) is not smaller than the source ({source_size} bytes)"
-        self._save()
-
-    def remove_work(self) -> None:
-        shutil.rmtree(self.work, ignore_errors=True)
-
-
-def remove_work_dir(manager: UniversalStateManager) -> None:
-    shutil.rmtree(work_dir_for(manager), ignore_errors=True)
-
-
-def has_verified_output(manager: UniversalStateManager) -> bool:
-    return bool(manager.state.checkpoint.get("encode", {}).get("output"))
-
-
-async def finish_encode(manager: UniversalStateManager, options: JobOptions, source: Path) -> EncodeOutcome:
-    """Place the verified output (idempotent: a kill at any point of it resumes correctly)."""
-    cp = manager.state.checkpoint["encode"]
-    record = cp["output"]
-    dest = Path(record["dest"])
-    if not cp.get("placed") and not cp.get("kept_source"):
-        manager.update_step("place", progress=99.0)
-        ready = work_dir_for(manager) / f"output.{options.container}"
-        failpoint("before-place")
-        if ready.exists():
-            await asyncio.to_thread(place_file, ready, dest)
-            failpoint("placed-unrecorded")
-        elif not (
-            dest.exists()
-            and dest.stat().st_size == record["bytes"]
-            and await asyncio.to_thread(sha256_file, dest) == record["sha256"]
-        ):
-            cp.pop("output", None)  # gone before placement: the next run rebuilds it from the pieces
-            manager.save_state()
-            raise JobFailed("the verified output disappeared before placement; run the job again")
-        if options.replace and dest != source:
-            with contextlib.suppress(FileNotFoundError):
-                source.unlink()
-            fsync_dir(source.parent)
-            failpoint("source-removed-unrecorded")
-        cp["placed"] = {"path": str(dest), "bytes": record["bytes"]}
-        manager.save_state()
-    placed = cp.get("placed") or {}
-    return EncodeOutcome(
-        output=Path(placed["path"]) if placed else None,
-        output_size=int(record.get("bytes", 0)),
-        source_size=int(cp.get("source", {}).get("size", 0)),
-        kept_source_reason=cp.get("kept_source"),
-    )
+            cp.kept_source = f"output ({size} bytes) is not smaller than the source ({source_size} bytes)"

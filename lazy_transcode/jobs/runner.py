@@ -1,6 +1,7 @@
-"""Running one job: validate, (search), resumable encode, verify, place — over a state manager.
+"""Running one job to its end: the entry point the daemon's workers and the foreground CLI share.
 
-This is the single entry point the daemon's workers and the foreground CLI share.
+`run_job` takes the job's lease, loads its record and runs the pipeline (`jobs.pipeline.run_steps`);
+how it ends (completed, skipped, failed, or stopped by its owner) is recorded before it returns.
 """
 
 from __future__ import annotations
@@ -10,25 +11,17 @@ import logging
 from pathlib import Path
 
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult, JobStopped, OptionError
-from lazy_transcode.jobs.encode import (
-    ResumableEncode,
-    finish_encode,
-    has_verified_output,
-    remove_work_dir,
-    work_dir_for,
-)
-from lazy_transcode.media.binary import FFmpegError, capabilities, ffmpeg_exe
-from lazy_transcode.media.encoders import EncodeSettings, get_profile
-from lazy_transcode.media.probe import ProbeError, probe
+from lazy_transcode.jobs.pipeline import Job, remove_partial_files, run_steps
+from lazy_transcode.jobs.record import JobStateManager
+from lazy_transcode.media.binary import FFmpegError, ffmpeg_exe
+from lazy_transcode.media.encoders import get_profile
+from lazy_transcode.media.probe import ProbeError
 from lazy_transcode.media.process import FFmpegRunError
 from lazy_transcode.state.errors import StateError
-from lazy_transcode.state.manager import UniversalStateManager
 from lazy_transcode.state.operation import TranscodeOperation
-from lazy_transcode.state.schema import TranscodeState
+from lazy_transcode.state.pause import PauseManager
 
 log = logging.getLogger(__name__)
-
-EFFICIENT_CODECS = {"hevc": "HEVC", "av1": "AV1", "libdav1d": "AV1", "libaom-av1": "AV1"}
 
 
 def make_operation(source: Path, options: JobOptions) -> TranscodeOperation:
@@ -54,9 +47,13 @@ def make_operation(source: Path, options: JobOptions) -> TranscodeOperation:
     )
 
 
-def state_manager_for(input_file: str | Path, options: JobOptions) -> UniversalStateManager:
+def state_manager_for(
+    input_file: str | Path, options: JobOptions, control: JobControl | None = None
+) -> JobStateManager:
+    """The job's state manager; its pause manager is an adapter over the job's `control`."""
     source = Path(input_file).absolute()
-    return UniversalStateManager(make_operation(source, options))
+    pause = PauseManager(control=control) if control is not None else None
+    return JobStateManager(make_operation(source, options), pause_manager=pause)
 
 
 async def run_job(
@@ -66,7 +63,7 @@ async def run_job(
     source = Path(input_file).absolute()
     try:
         options.validate()
-        manager = state_manager_for(source, options)
+        manager = state_manager_for(source, options, control)
     except (OptionError, ValueError) as exc:
         return JobResult("failed", str(source), reason=str(exc))
     try:
@@ -74,7 +71,8 @@ async def run_job(
     except (StateError, OSError) as exc:
         return JobResult("failed", str(source), reason=_one_line(exc))
     try:
-        return await _run(source, options, control, manager, ffmpeg)
+        _load(manager, source)
+        return await run_steps(Job(source, options, manager, control, ffmpeg_exe(ffmpeg)))
     except JobStopped:
         manager.record_interruption("stopped by request")
         raise
@@ -92,108 +90,24 @@ async def run_job(
         manager.release_lease()
 
 
-async def _run(
-    source: Path, options: JobOptions, control: JobControl, manager: UniversalStateManager, ffmpeg: str | None
-) -> JobResult:
-    operation = manager.operation
-    if manager.load_state():
-        if manager.state.operation.to_dict() != operation.to_dict() or manager.state.completed:
-            log.info("%s: previous state is for other options or finished; starting over", source)
-            remove_work_dir(manager)
-            manager.state = TranscodeState(operation=operation)
-        else:
-            log.info("%s: resuming from step %r", source, manager.state.current_step)
-    exe = ffmpeg_exe(ffmpeg)
-    if not has_verified_output(manager):
-        caps = await asyncio.to_thread(capabilities, exe)
-        caps.require_encoder(options.encoder)
-        manager.update_step("validation", progress=manager.state.progress_percent)
-        info = await asyncio.to_thread(probe, source)
-        if info.video is None:
-            raise JobFailed(f"{source}: no video stream")
-        efficient = EFFICIENT_CODECS.get(info.video.codec)
-        if efficient and not options.force:
-            return _finish_skipped(manager, source, f"already {efficient} (use --force to transcode anyway)")
-        settings = await _choose_settings(source, info, options, control, manager, exe)
-        if isinstance(settings, str):
-            return _finish_skipped(manager, source, settings)
-        encode = ResumableEncode(source, info, options, settings, manager, control, ffmpeg=exe)
-        outcome = await encode.run()
+def _load(manager: JobStateManager, source: Path) -> None:
+    """Load the job's record: a finished one answers as recorded; one for other options starts over."""
+    if not manager.load_state():
+        return
+    if manager.record.checkpoint.result is not None:
+        log.info("%s: finished before; reporting the recorded result", source)
+    elif manager.state.operation.to_dict() != manager.operation.to_dict():
+        log.info("%s: previous state is for other options; starting over", source)
+        remove_partial_files(manager, source)
+        manager.start_over()
     else:
-        settings = _recorded_settings(manager)
-        outcome = await finish_encode(manager, options, source)
-    best = manager.state.best_result if isinstance(manager.state.best_result, dict) else {}
-    vmaf = best.get("vmaf") if isinstance(best.get("vmaf"), int | float) else None
-    if outcome.kept_source_reason:
-        result = JobResult(
-            "skipped", str(source), reason=outcome.kept_source_reason, source_size=outcome.source_size,
-            output_size=outcome.output_size, vmaf=vmaf, setting=_settings_dict(settings),
-        )  # fmt: skip
-    else:
-        result = JobResult(
-            "completed", str(source), output_file=str(outcome.output), source_size=outcome.source_size,
-            output_size=outcome.output_size, vmaf=vmaf, setting=_settings_dict(settings),
-        )  # fmt: skip
-    manager.mark_completed(True, result.to_dict())
-    remove_work_dir(manager)
-    manager.cleanup_state()
-    return result
-
-
-async def _choose_settings(
-    source: Path,
-    info: object,
-    options: JobOptions,
-    control: JobControl,
-    manager: UniversalStateManager,
-    exe: str,
-) -> EncodeSettings | str:
-    """The fixed QP, or the result of the VMAF search (a string is a reason to skip)."""
-    recorded = manager.state.checkpoint.get("settings")
-    if isinstance(recorded, dict):
-        return EncodeSettings(quality=recorded.get("quality"), bitrate_kbps=recorded.get("bitrate_kbps"))
-    if options.mode == "qp" and options.qp is not None:
-        settings = EncodeSettings(quality=options.qp)
-    else:
-        from lazy_transcode.jobs.search import find_setting
-
-        outcome = await find_setting(source, info, options, manager, control, ffmpeg=exe)  # type: ignore[arg-type]
-        if outcome.skip_reason:
-            return outcome.skip_reason
-        settings = outcome.settings
-    manager.state.checkpoint["settings"] = _settings_dict(settings)
-    manager.save_state()
-    return settings
-
-
-def _recorded_settings(manager: UniversalStateManager) -> EncodeSettings:
-    recorded = manager.state.checkpoint.get("settings") or {}
-    return EncodeSettings(quality=recorded.get("quality"), bitrate_kbps=recorded.get("bitrate_kbps"))
-
-
-def _settings_dict(settings: EncodeSettings) -> dict[str, int]:
-    return {k: v for k, v in (("quality", settings.quality), ("bitrate_kbps", settings.bitrate_kbps)) if v is not None}
-
-
-def _finish_skipped(manager: UniversalStateManager, source: Path, reason: str) -> JobResult:
-    result = JobResult("skipped", str(source), reason=reason)
-    manager.mark_completed(True, result.to_dict())
-    remove_work_dir(manager)
-    manager.cleanup_state()
-    return result
+        log.info("%s: resuming from step %r", source, manager.state.current_step)
 
 
 def remove_job_files(input_file: str | Path, options: JobOptions) -> None:
     """Cancel: remove the job's partial files and its state; the source is never touched."""
-    from lazy_transcode.jobs.search import remove_search_files
-
     manager = state_manager_for(input_file, options)
-    remove_search_files(manager, Path(input_file).absolute())
-    work = work_dir_for(manager)
-    if work.exists():
-        import shutil
-
-        shutil.rmtree(work, ignore_errors=True)
+    remove_partial_files(manager, Path(input_file).absolute())
     manager.cleanup_state()
 
 

@@ -1,9 +1,9 @@
 """The job step that picks the encoder setting: sample, probe, measure VMAF, decide — resumable.
 
-Everything it learns goes into the operation's state as soon as it is known: the extracted clips
-(`clips_extracted`), every probe (`optimization_results["probes"]`: setting, VMAF, low percentile,
-size, seconds), each finished clip of the probe in flight (`optimization_results["partial"]`), and
-the answer (`best_result`). A resumed search feeds the recorded probes back into the (deterministic)
+Everything it learns goes into the job's record as soon as it is known: the extracted clips
+(`clips_extracted`), every probe (`SearchRecord.probes`: setting, VMAF, low percentile, size,
+seconds), each finished clip of the probe in flight (`SearchRecord.partial`), and the answer
+(`BestSetting`, the state's `best_result`). A resumed search feeds the recorded probes back into the (deterministic)
 search, so it continues where it stopped and encodes no finished probe or clip again. Clips and
 probe encodes live in `.lazy_transcode_state/<file name>.clips/` and are removed once the answer is
 recorded.
@@ -21,9 +21,17 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, Progress
+from lazy_transcode.jobs.record import (
+    BestSetting,
+    ClipScore,
+    JobStateManager,
+    PartialProbe,
+    Probe,
+    SearchRecord,
+    Setting,
+)
 from lazy_transcode.media.encoders import (
     KEYINT_DEFAULT,
     EncoderProfile,
@@ -33,13 +41,7 @@ from lazy_transcode.media.encoders import (
 )
 from lazy_transcode.media.probe import MediaInfo, ProbeError
 from lazy_transcode.media.process import FFmpegRunError, run_ffmpeg
-from lazy_transcode.media.samples import (
-    ExtractedClip,
-    clips_dir,
-    clips_usable,
-    extract_clips,
-    plan_samples,
-)
+from lazy_transcode.media.samples import ExtractedClip, clips_usable, extract_clips, plan_samples
 from lazy_transcode.media.search import (
     MAX_PROBES_DEFAULT,
     Measurement,
@@ -50,11 +52,11 @@ from lazy_transcode.media.search import (
     search_async,
 )
 from lazy_transcode.media.vmaf import VmafError, VmafScore, measure_vmaf, model_for, pooled
-from lazy_transcode.state.manager import UniversalStateManager
+from lazy_transcode.state.layout import clips_dir
 
 log = logging.getLogger(__name__)
 
-RESULTS_VERSION = 1
+RESULTS_VERSION = 1  # part of the probes' key: bumped when the same clips and setting would score otherwise
 FRAMES_SCORED_PER_CLIP = 240  # VMAF subsampling keeps about this many scored frames per clip
 
 
@@ -80,11 +82,11 @@ def search_kind(mode: str, profile: EncoderProfile) -> str:
     return "quality"
 
 
-def search_dir(manager: UniversalStateManager, input_file: Path) -> Path:
+def search_dir(manager: JobStateManager, input_file: Path) -> Path:
     return clips_dir(manager.state_dir, input_file)
 
 
-def remove_search_files(manager: UniversalStateManager, input_file: Path) -> None:
+def remove_search_files(manager: JobStateManager, input_file: Path) -> None:
     """Remove the clips and probe encodes of a job (on completion or cancel); never the source."""
     shutil.rmtree(search_dir(manager, input_file), ignore_errors=True)
 
@@ -93,7 +95,7 @@ async def find_setting(
     input_file: Path,
     info: MediaInfo,
     options: JobOptions,
-    manager: UniversalStateManager,
+    manager: JobStateManager,
     control: JobControl,
     *,
     ffmpeg: str,
@@ -115,7 +117,7 @@ class _SearchRun:
         input_file: Path,
         info: MediaInfo,
         options: JobOptions,
-        manager: UniversalStateManager,
+        manager: JobStateManager,
         control: JobControl,
         ffmpeg: str,
         profile: EncoderProfile,
@@ -146,8 +148,9 @@ class _SearchRun:
 
     # --- state ---------------------------------------------------------------------------------
     @property
-    def results(self) -> dict[str, Any]:
-        return self.manager.state.optimization_results  # type: ignore[return-value]
+    def results(self) -> SearchRecord:
+        assert self.manager.record.search is not None
+        return self.manager.record.search
 
     def _key(self, clips: list[ExtractedClip]) -> str:
         """Everything a probe's numbers depend on; recorded probes with another key are not reused."""
@@ -178,15 +181,9 @@ class _SearchRun:
             return done
         clips = await self._clips()
         key = self._key(clips)
-        if not isinstance(self.manager.state.optimization_results, dict) or self.results.get("key") != key:
-            self.manager.state.optimization_results = {
-                "version": RESULTS_VERSION,
-                "key": key,
-                "kind": self.kind,
-                "encoder": self.profile.name,
-                "preset": self.preset,
-                "probes": [],
-            }
+        record = self.manager.record
+        if record.search is None or record.search.key != key:
+            record.search = SearchRecord(key=key, kind=self.kind, encoder=self.profile.name, preset=self.preset)
         self.manager.update_step("quality_search", progress=self.manager.state.progress_percent)
         known = self._known_probes()
         result = await search_async(
@@ -198,57 +195,45 @@ class _SearchRun:
             known=known,
             max_probes=MAX_PROBES_DEFAULT,
         )
-        if self.video.bit_rate is None and "video_bytes" not in self.results:
+        if self.video.bit_rate is None and self.results.video_bytes is None:
             # The container states no video bitrate (Matroska): count the video packets once.
-            self.results["video_bytes"] = await asyncio.to_thread(video_stream_bytes, self.input_file, self.video.index)
+            self.results.video_bytes = await asyncio.to_thread(video_stream_bytes, self.input_file, self.video.index)
             self._save()
         outcome = self._outcome(result, clips)
-        self.manager.state.best_result = {
-            "setting": _settings_dict(outcome.settings),
-            "vmaf": outcome.predicted_vmaf,
-            "predicted_size_ratio": outcome.predicted_size_ratio,
-            "reached": outcome.reached,
-            "reason": result.reason,
-            "skip_reason": outcome.skip_reason,
-            "probes": outcome.probes,
-            "search_key": self.results.get("key"),
-        }
-        self.results.pop("partial", None)
+        record.best = BestSetting(
+            setting=Setting.of(outcome.settings),
+            vmaf=outcome.predicted_vmaf,
+            predicted_size_ratio=outcome.predicted_size_ratio,
+            reached=outcome.reached,
+            reason=result.reason,
+            skip_reason=outcome.skip_reason,
+            probes=outcome.probes,
+            search_key=self.results.key,
+        )
+        self.results.partial = None
         self._save()
         remove_search_files(self.manager, self.input_file)
         return outcome
 
     def _recorded_outcome(self) -> SearchOutcome | None:
-        best = self.manager.state.best_result
-        results = self.manager.state.optimization_results
-        if not (isinstance(best, dict) and isinstance(results, dict) and results.get("key")):
+        best, results = self.manager.record.best, self.manager.record.search
+        if best is None or results is None or best.search_key != results.key or best.vmaf is None:
             return None
-        if best.get("search_key") != results["key"]:
-            return None
-        try:
-            settings = _settings_from(best["setting"])
-            raw_ratio = best.get("predicted_size_ratio")
-            ratio = None if raw_ratio is None else float(raw_ratio)
-            vmaf, reached = float(best["vmaf"]), bool(best.get("reached", True))
-            return SearchOutcome(
-                settings=settings,
-                predicted_vmaf=vmaf,
-                predicted_size_ratio=ratio,
-                skip_reason=self._skip_reason(settings, vmaf, ratio, reached, str(best.get("reason", ""))),
-                probes=int(best["probes"]),
-                reached=reached,
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
+        settings = best.setting.settings()
+        ratio = best.predicted_size_ratio
+        return SearchOutcome(
+            settings=settings,
+            predicted_vmaf=best.vmaf,
+            predicted_size_ratio=ratio,
+            skip_reason=self._skip_reason(settings, best.vmaf, ratio, best.reached, best.reason),
+            probes=best.probes,
+            reached=best.reached,
+        )
 
     async def _clips(self) -> list[ExtractedClip]:
-        recorded = self.manager.state.clips_extracted
-        if isinstance(recorded, list) and recorded:
-            try:
-                clips = [ExtractedClip.from_dict(c) for c in recorded]
-            except (KeyError, TypeError, ValueError):
-                clips = []
-            if clips and await asyncio.to_thread(clips_usable, clips):
+        clips = self.manager.record.clips
+        if clips:
+            if await asyncio.to_thread(clips_usable, clips):
                 return clips
             log.info("%s: recorded sample clips are missing or damaged; cutting them again", self.input_file)
         self.manager.update_step("clip_extraction", progress=self.manager.state.progress_percent)
@@ -257,58 +242,46 @@ class _SearchRun:
         clips = await extract_clips(
             self.input_file, self.info, plan, self.dir, ffmpeg=self.ffmpeg, control=self.control
         )
-        self.manager.state.clips_extracted = [c.to_dict() for c in clips]
-        self.manager.state.optimization_results = {}
+        self.manager.record.clips = clips
+        self.manager.record.search = None
         self._save()
         return clips
 
     def _known_probes(self) -> dict[int, Measurement]:
         known: dict[int, Measurement] = {}
-        for record in self.results.get("probes", []):
-            try:
-                settings = _settings_from(record["setting"])
-                m = Measurement(float(record["vmaf"]), int(record["size"]), record.get("vmaf_low"), record["seconds"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            index = self.space.index_of(settings)
+        for probe in self.results.probes:
+            index = self.space.index_of(probe.setting.settings())
             if index is not None:
-                known[index] = m
+                known[index] = Measurement(probe.vmaf, probe.size, probe.vmaf_low, probe.seconds)
         return known
 
     async def _measure(self, settings: EncodeSettings, clips: list[ExtractedClip]) -> Measurement:
         """One probe: encode every clip at `settings`, score it, record it. Resumes a half-done probe."""
         await self.control.wait_if_paused()
         label = settings.label()
-        partial = self.results.get("partial")
-        if (
-            not isinstance(partial, dict)
-            or partial.get("setting") != _settings_dict(settings)
-            or not isinstance(partial.get("clips"), list)
-            or not all(isinstance(p, dict) and {"vmaf", "vmaf_low", "frames", "size", "scored"} <= set(p)
-                       for p in partial["clips"])
-        ):  # fmt: skip
-            partial = {"setting": _settings_dict(settings), "clips": []}
-        self.results["partial"] = partial
-        n_done = len(self.results.get("probes", []))
+        setting = Setting.of(settings)
+        partial = self.results.partial
+        if partial is None or partial.setting != setting:
+            partial = self.results.partial = PartialProbe(setting=setting)
+        n_done = len(self.results.probes)
         started = time.monotonic()
         for i, clip in enumerate(clips):
-            if i < len(partial["clips"]):
+            if i < len(partial.clips):
                 continue  # measured before an interruption
             await self.control.wait_if_paused()
             self._report(100.0 * n_done / (n_done + 2), f"probe {n_done + 1}: {label}, clip {i + 1}/{len(clips)}")
             score, size = await self._probe_clip(settings, clip, i)
-            partial["clips"].append(
-                {"vmaf": score.mean, "vmaf_low": score.low, "frames": clip.frames, "size": size, "scored": score.frames}
-            )
+            partial.clips.append(ClipScore(score.mean, score.low, clip.frames, size, score.frames))
             self._save()
-        parts = partial["clips"]
-        mean, low = pooled([(VmafScore(p["vmaf"], p["vmaf_low"], p["scored"], ""), p["frames"]) for p in parts])
-        size = sum(int(p["size"]) for p in parts)
+        parts = partial.clips
+        mean, low = pooled([(VmafScore(p.vmaf, p.vmaf_low, p.scored, ""), p.frames) for p in parts])
+        size = sum(p.size for p in parts)
         seconds = round(time.monotonic() - started, 3)
-        record = {"setting": _settings_dict(settings), "vmaf": round(mean, 4), "vmaf_low": round(low, 4),
-                  "size": size, "seconds": seconds, "pid": os.getpid(), "time": time.time()}  # fmt: skip
-        self.results.setdefault("probes", []).append(record)
-        self.results.pop("partial", None)
+        self.results.probes.append(
+            Probe(setting=setting, vmaf=round(mean, 4), vmaf_low=round(low, 4), size=size, seconds=seconds,
+                  pid=os.getpid(), time=time.time())
+        )  # fmt: skip
+        self.results.partial = None
         self.probes_run += 1
         self._save()
         self._report(100.0 * (n_done + 1) / (n_done + 3), f"probe {n_done + 1}: {label} VMAF {mean:.2f}")
@@ -389,25 +362,11 @@ class _SearchRun:
         if sampled <= 0:
             return None
         video_out = probe_bytes * duration / sampled
-        video_bytes = self.results.get("video_bytes")
+        video_bytes = self.results.video_bytes
         if self.video.bit_rate:
             video_bytes = self.video.bit_rate / 8 * duration
         other = max(0.0, self.info.size - float(video_bytes)) if isinstance(video_bytes, int | float) else 0.0
         return (video_out + other) / self.info.size
-
-
-def _settings_dict(settings: EncodeSettings) -> dict[str, int]:
-    if settings.quality is not None:
-        return {"quality": settings.quality}
-    return {"bitrate_kbps": int(settings.bitrate_kbps or 0)}
-
-
-def _settings_from(data: Any) -> EncodeSettings:
-    if not isinstance(data, dict):
-        raise TypeError("setting must be an object")
-    if "quality" in data:
-        return EncodeSettings(quality=int(data["quality"]))
-    return EncodeSettings(bitrate_kbps=int(data["bitrate_kbps"]))
 
 
 def video_stream_bytes(path: Path, stream_index: int) -> int:

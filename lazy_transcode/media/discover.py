@@ -6,8 +6,9 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from lazy_transcode.state.layout import STATE_DIR_NAME
+
 VIDEO_EXTENSIONS = frozenset({"mkv", "mp4", "m4v", "mov", "avi", "wmv", "ts", "m2ts", "webm", "mpg", "mpeg", "flv"})
-STATE_DIR_NAME = ".lazy_transcode_state"
 
 
 def is_video_name(path: str | os.PathLike[str]) -> bool:

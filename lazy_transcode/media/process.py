@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lazy_transcode.jobs.api import JobControl, JobStopped
+from lazy_transcode.control import JobControl, JobStopped
 from lazy_transcode.media.binary import ffmpeg_exe
 
 _SCRUBBED_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")

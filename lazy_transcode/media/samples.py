@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lazy_transcode.jobs.api import JobControl
+from lazy_transcode.control import JobControl
 from lazy_transcode.media.probe import Chapter, MediaInfo, ProbeError, scan_video_frames
 from lazy_transcode.media.process import run_ffmpeg
 
@@ -114,11 +114,6 @@ class ExtractedClip:
             duration=float(data["duration"]),
             whole=bool(data.get("whole", False)),
         )
-
-
-def clips_dir(state_dir: Path, input_file: Path) -> Path:
-    """Where a file's clips and probe encodes live: `.lazy_transcode_state/<file name>.clips/`."""
-    return state_dir / f"{input_file.name}.clips"
 
 
 def frame_rate(info: MediaInfo) -> float:

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lazy_transcode.jobs.api import JobControl
+from lazy_transcode.control import JobControl
 from lazy_transcode.media.binary import FFmpegError, capabilities
 from lazy_transcode.media.process import run_ffmpeg
 

@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lazy_transcode.state import store
+from lazy_transcode.state import layout
 from lazy_transcode.state.errors import StateLockedError, StateWriteError
 
 DEFAULT_EXPIRY = 300.0  # seconds without a refresh after which another host's lease is stale
-LEASE_SUFFIX = ".lease"
+LEASE_SUFFIX = layout.LEASE_SUFFIX
 _process_lock = threading.Lock()  # lockf locks belong to the process: threads need their own mutex
 
 
@@ -107,10 +107,7 @@ class LeaseInfo:
 
 
 def lease_path(state_file: Path) -> Path:
-    name = state_file.name
-    if name.endswith(store.STATE_SUFFIX):
-        name = name[: -len(store.STATE_SUFFIX)]
-    return state_file.with_name(name + LEASE_SUFFIX)
+    return layout.lease_file(state_file)
 
 
 @contextlib.contextmanager

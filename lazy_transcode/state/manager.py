@@ -60,6 +60,7 @@ class UniversalStateManager:
             return False
         try:
             state = TranscodeState.from_dict(store.parse_json(raw))
+            self.validate_state(state)
         except FutureSchemaError as exc:
             self._checked_existing = False  # keep refusing to write over it
             raise FutureSchemaError(f"{os.fsdecode(self.state_file)!r}: {exc}") from None
@@ -69,12 +70,15 @@ class UniversalStateManager:
         self.state = state
         return True
 
+    def validate_state(self, state: TranscodeState) -> None:
+        """Further checks of a state read from disk (a job types its own keys); raise `StateCorruptError`."""
+
     def _check_before_first_write(self) -> None:
         """Refuse to overwrite a file of a newer schema that this manager never loaded."""
         raw = store.read_bytes(self.state_file)
         if raw is not None:
             try:
-                TranscodeState.from_dict(store.parse_json(raw))
+                self.validate_state(TranscodeState.from_dict(store.parse_json(raw)))
             except FutureSchemaError as exc:
                 raise FutureSchemaError(f"{os.fsdecode(self.state_file)!r}: {exc}; not overwriting it") from None
             except StateCorruptError as exc:

@@ -1,81 +1,60 @@
 """Pause/resume/stop requests, consulted by `check_pause_point()`, plus Ctrl+C/SIGTERM for a foreground program.
 
-The lock is reentrant on purpose: a signal handler runs in the main thread between two bytecodes, possibly
-while that thread holds the lock (the original deadlocked exactly there with a plain Lock).
+The requests live in a `JobControl` (one pause mechanism for the engine and the state library); its lock
+is reentrant on purpose: a signal handler runs in the main thread between two bytecodes, possibly while
+that thread holds the lock (the original deadlocked exactly there with a plain Lock).
 """
 
 from __future__ import annotations
 
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from types import FrameType
 
-Listener = Callable[[str], None]  # called with "pause", "resume" or "stop"
+from lazy_transcode.control import JobControl, Listener
 
 
 class PauseManager:
-    """Thread-safe pause/resume/stop flags. `ask` (if set) is called at a pause point while paused and
-    returns "resume" or "quit"; without it the pause point waits for `resume()` or `request_stop()`."""
+    """The spec's pause manager: an adapter over the engine's `JobControl`, so that a pause asked here
+    also stops the job's ffmpeg at once, and one asked of the control is seen at every `check_pause_point`.
 
-    def __init__(self, ask: Callable[[], str] | None = None) -> None:
-        self._cond = threading.Condition(threading.RLock())
-        self._paused = False
-        self._stop = False
+    `ask` (if set) is called at a pause point while paused and returns "resume" or "quit"; without it the
+    pause point waits for `resume()` or `request_stop()`.
+    """
+
+    def __init__(self, ask: Callable[[], str] | None = None, *, control: JobControl | None = None) -> None:
+        self.control = control if control is not None else JobControl()
         self._asking = False
         self.ask = ask
-        self._listeners: list[Listener] = []
 
     # --- requests (any thread, or a signal handler) -------------------------------------------------------
     def pause(self) -> None:
-        with self._cond:
-            if self._paused or self._stop:
-                return
-            self._paused = True
-            self._cond.notify_all()
-        self._emit("pause")
+        if not self.control.stop_requested:
+            self.control.pause()
 
     def resume(self) -> None:
-        with self._cond:
-            if not self._paused:
-                return
-            self._paused = False
-            self._cond.notify_all()
-        self._emit("resume")
+        self.control.resume()
 
     def request_stop(self) -> None:
-        with self._cond:
-            if self._stop:
-                return
-            self._stop = True
-            self._paused = False
-            self._cond.notify_all()
-        self._emit("stop")
+        self.control.request_stop()
 
     def reset(self) -> None:
         """Forget earlier requests (before a new operation starts)."""
-        with self._cond:
-            self._paused = False
-            self._stop = False
-            self._cond.notify_all()
+        self.control.reset()
 
     def add_listener(self, listener: Listener) -> None:
-        """E.g. forward pause/resume/stop to a `JobControl` so a running ffmpeg stops at once."""
-        self._listeners.append(listener)
-
-    def _emit(self, event: str) -> None:
-        for listener in list(self._listeners):
-            listener(event)
+        """Called with "pause", "resume" or "stop" after each change."""
+        self.control.add_listener(listener)
 
     # --- queries ------------------------------------------------------------------------------------------
     @property
     def is_paused(self) -> bool:
-        return self._paused
+        return self.control.paused and not self.control.stop_requested
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop
+        return self.control.stop_requested
 
     @property
     def asking(self) -> bool:
@@ -84,15 +63,15 @@ class PauseManager:
     def wait_if_paused(self, timeout: float | None = None) -> bool:
         """Block while paused (asking the user if `ask` is set). Returns True when a stop was requested."""
         while True:
-            with self._cond:
-                if self._stop or not self._paused:
-                    return self._stop
-                ask = self.ask
-                if ask is None:
-                    if not self._cond.wait(timeout):
-                        return self._stop  # timed out, still paused
-                    continue
-                self._asking = True
+            if self.stop_requested or not self.is_paused:
+                return self.stop_requested
+            ask = self.ask
+            if ask is None:
+                stop = self.control.wait_if_paused_sync(timeout)
+                if stop or not self.is_paused:
+                    return stop
+                return False  # timed out, still paused
+            self._asking = True
             try:
                 answer = ask()
             except (KeyboardInterrupt, EOFError):

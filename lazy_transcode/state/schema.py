@@ -10,7 +10,10 @@ from typing import Any
 from lazy_transcode.state.errors import FutureSchemaError, StateCorruptError
 from lazy_transcode.state.operation import TranscodeOperation, json_value_problem
 
-SCHEMA_VERSION = 1
+# 2: the job keys (`checkpoint`, `optimization_results`, `best_result`) got one typed shape; the generic
+# keys are the same in both, and files of version 1 (0.1.0, and the original's, which had no version)
+# are read as they are (the job's record migrates its own keys).
+SCHEMA_VERSION = 2
 INITIAL_STEP = "initialization"
 
 
@@ -34,6 +37,7 @@ class TranscodeState:
     updated_time: float = field(default_factory=time.time)
     checkpoint: dict[str, Any] = field(default_factory=dict)
     unknown: dict[str, Any] = field(default_factory=dict)  # keys of a file we do not know, written back as-is
+    loaded_version: int = field(default=SCHEMA_VERSION, compare=False)  # the version the file had when read
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the file (no deep copy: it is serialised at once)."""
@@ -90,6 +94,7 @@ class TranscodeState:
         now = time.time()
         values.setdefault("start_time", now)
         values.setdefault("updated_time", values["start_time"])
+        values["loaded_version"] = version
         return cls(operation=operation, schema_version=SCHEMA_VERSION, unknown=unknown, **values)
 
 

@@ -21,18 +21,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lazy_transcode.state.errors import StateCorruptError, StateReadError, StateWriteError
+from lazy_transcode.state.layout import STATE_DIR_NAME as STATE_DIR_NAME
+from lazy_transcode.state.layout import STATE_SUFFIX as STATE_SUFFIX
+from lazy_transcode.state.layout import TEMP_PREFIX as TEMP_PREFIX
+from lazy_transcode.state.layout import TEMP_SUFFIX as TEMP_SUFFIX
+from lazy_transcode.state.layout import default_state_dir as default_state_dir
+from lazy_transcode.state.layout import state_file_name as state_file_name
 
 log = logging.getLogger("lazy_transcode.state")
 
-STATE_DIR_NAME = ".lazy_transcode_state"
-STATE_SUFFIX = ".state.json"
-TEMP_PREFIX = ".ltstate."
-TEMP_SUFFIX = ".tmp"
 # errors of network file systems that go away by themselves (a fresh attempt rewrites a new temp file,
 # so even EIO from fsync is safe to retry: the failed temp file is discarded, never renamed into place)
 TRANSIENT_ERRNOS = frozenset({errno.EIO, errno.ESTALE, errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.EINTR})
-NAME_MAX = 255
-_NAME_BUDGET = NAME_MAX - len(".corrupt.999999")  # room for the quarantine and lease suffixes
 STALE_TEMP_SECONDS = 600.0  # a temp file of another host (or of a live pid) this old is abandoned
 
 T = TypeVar("T")
@@ -87,41 +87,6 @@ class RetryPolicy:
 
 
 RETRY = RetryPolicy()
-
-
-# --- names -----------------------------------------------------------------------------------------------
-
-
-def _fs_safe(text: str) -> str:
-    """Replace only what a file name cannot hold ('/' and NUL); spaces, unicode and newlines stay."""
-    return text.replace("/", "_").replace("\0", "_")
-
-
-def _fit(name: str, suffix: str) -> str:
-    """`name + suffix`, shortened (with a hash of the full name) when it exceeds the file-name limit."""
-    full = _fs_safe(name) + suffix
-    raw = os.fsencode(full)
-    if len(raw) <= _NAME_BUDGET:
-        return full
-    digest = hashlib.sha256(raw).hexdigest()[:12]
-    tail = os.fsencode(f"~{digest}{suffix}")
-    head = os.fsencode(_fs_safe(name))[: _NAME_BUDGET - len(tail)]
-    # cut on a UTF-8 boundary when the name is UTF-8, else keep the raw bytes (surrogateescape)
-    while head and (head[-1] & 0xC0) == 0x80:
-        head = head[:-1]
-    if head and head[-1] >= 0xC0:
-        head = head[:-1]
-    return os.fsdecode(head + tail)
-
-
-def state_file_name(input_file: str | Path, operation_type: str) -> str:
-    """`{input file name with extension}_{operation_type}.state.json`."""
-    return _fit(f"{Path(input_file).name}_{operation_type}", STATE_SUFFIX)
-
-
-def default_state_dir(input_file: str | Path) -> Path:
-    """`.lazy_transcode_state/` beside the input file."""
-    return Path(os.path.abspath(input_file)).parent / STATE_DIR_NAME
 
 
 # --- writing ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import time
 from pathlib import Path
@@ -73,53 +74,46 @@ def test_kill_at_random_moments_then_resume(bbb_40s: Path, reference: tuple[Path
     assert not (tmp_path / ".lazy_transcode_state").exists()
 
 
-def test_resume_reencodes_at_most_one_piece(bbb_40s: Path, tmp_path: Path) -> None:
+def _encoded_pieces(stderr: str) -> list[int]:
+    """The pieces a run (with -v) started an encoder for, in order."""
+    return [int(n) for n in re.findall(r"encoding piece (\d+) \(", stderr)]
+
+
+def test_resume_reencodes_only_the_pieces_in_flight(bbb_40s: Path, tmp_path: Path) -> None:
+    """Killed right after its third piece was recorded, a run loses at most the piece being encoded and
+    the next one (whose encoder the pipeline starts early, to wait for its frames); the resume encodes
+    every other piece exactly once and no recorded piece again."""
     source = tmp_path / "bbb.mp4"
     shutil.copy(bbb_40s, source)
-    proc = start_cli(*FAST, *PIECE, str(source), env=TAG)
-    state_file = tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.state.json"
-    deadline = time.monotonic() + 120
-    done_before = 0
-    while time.monotonic() < deadline:
-        try:
-            done_before = len(json.loads(state_file.read_text())["checkpoint"]["encode"]["pieces"])
-        except (OSError, ValueError, KeyError):
-            done_before = 0
-        if done_before >= 3:
-            break
-        time.sleep(0.05)
-    kill_group(proc)
-    state = json.loads(state_file.read_text())
-    pieces = state["checkpoint"]["encode"]["pieces"]
-    assert len(pieces) >= 3
-    recorded = {
-        n: (tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.work" / "pieces" / f"piece_{int(n):05d}.mp4")
-        for n in pieces
-    }
-    mtimes = {n: p.stat().st_mtime_ns for n, p in recorded.items()}
+    frames = scan_video_frames(source).frame_count
+    killed = run_cli("-v", *FAST, *PIECE, str(source), env={**TAG, FAILPOINT_ENV: "piece-recorded@3"})
+    assert killed.returncode == -9, killed.stderr
+    assert no_ffmpeg_left()
+    state = json.loads((tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.state.json").read_text())
+    recorded = {int(n) for n in state["checkpoint"]["encode"]["pieces"]}
     total = len(state["checkpoint"]["encode"]["plan"])
+    assert recorded == {0, 1, 2} and total >= 8
+    started = _encoded_pieces(killed.stderr)
+    assert started[:3] == [0, 1, 2]
+    in_flight = set(started) - recorded
+    assert in_flight <= {3, 4}, f"the killed run had started pieces {sorted(in_flight)} beyond the recorded ones"
     run = run_cli("--resume", "-v", *FAST, *PIECE, str(source), env=TAG)
     assert run.returncode == 0, run.stderr
     assert "resuming from step 'encode'" in run.stderr
-    # A finished piece is never encoded again: the resumed run encoded only the missing ones.
-    assert total > len(pieces)
-    assert all(mtimes[n] for n in mtimes)  # recorded pieces existed at the kill
+    again = _encoded_pieces(run.stderr)
+    assert len(again) == len(set(again)), f"a piece was encoded twice: {again}"
+    assert not set(again) & recorded, f"recorded pieces were encoded again: {sorted(set(again) & recorded)}"
+    adopted = set(range(total)) - recorded - set(again)  # finished by the killed run, checked and kept
+    assert adopted <= in_flight
+    assert set(again) | adopted | recorded == set(range(total))
+    assert scan_video_frames(tmp_path / "bbb_q30.mkv").frame_count == frames
 
 
 def test_damaged_piece_is_reencoded_never_trusted(bbb_40s: Path, reference: tuple[Path, float], tmp_path: Path) -> None:
     source = tmp_path / "bbb.mp4"
     shutil.copy(bbb_40s, source)
-    proc = start_cli(*FAST, *PIECE, str(source), env=TAG)
-    state_file = tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.state.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if len(json.loads(state_file.read_text())["checkpoint"]["encode"]["pieces"]) >= 2:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.05)
-    kill_group(proc)
+    killed = run_cli(*FAST, *PIECE, str(source), env={**TAG, FAILPOINT_ENV: "piece-recorded@2"})
+    assert killed.returncode == -9, killed.stderr
     piece = tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.work" / "pieces" / "piece_00001.mp4"
     data = bytearray(piece.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte: same size, different checksum

@@ -9,7 +9,8 @@ import av
 import pytest
 
 from lazy_transcode.media.probe import probe
-from lazy_transcode.media.samples import Clip, clips_dir, clips_usable, extract_clips, plan_samples
+from lazy_transcode.media.samples import Clip, clips_usable, extract_clips, plan_samples
+from lazy_transcode.state.layout import clips_dir
 from tests.helpers import run_ffmpeg
 
 

@@ -206,7 +206,7 @@ def test_ask_decides_at_the_pause_point(op: TranscodeOperation) -> None:
 def test_signal_handler_style_reentry_does_not_deadlock() -> None:
     """A handler calling pause() while the same thread holds the lock (the original's deadlock)."""
     pm = PauseManager()
-    with pm._cond:  # what a signal arriving inside a PauseManager method looks like
+    with pm.control._cond:  # what a signal arriving inside a JobControl method looks like
         pm.pause()
         pm.resume()
         pm.request_stop()

@@ -1,0 +1,209 @@
+"""A job as one pipeline of idempotent steps over its record, run by one loop.
+
+check source -> choose settings -> plan pieces -> encode pieces -> assemble + verify -> place -> finish
+
+Each step reads and writes only the job's record (`JobRecord`), is skipped when the record says it is
+done, and the loop saves the record when a step ends. A kill at any instant therefore resumes at the
+step it interrupted; a finished record answers with its recorded result and never starts the job over.
+`lazy-transcode`, `ltd` and the spec's integration helpers all run jobs through `run_steps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lazy_transcode.failpoints import failpoint
+from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult
+from lazy_transcode.jobs.encode import PieceEncoder, destination, fingerprint
+from lazy_transcode.jobs.record import Checkpoint, JobStateManager, Placement, ResultRecord, Setting
+from lazy_transcode.media.binary import capabilities
+from lazy_transcode.media.encoders import EncodeSettings
+from lazy_transcode.media.place import fsync_dir, place_file, sha256_file
+from lazy_transcode.media.probe import MediaInfo, probe
+from lazy_transcode.state import layout
+
+log = logging.getLogger(__name__)
+
+EFFICIENT_CODECS = {"hevc": "HEVC", "av1": "AV1", "libdav1d": "AV1", "libaom-av1": "AV1"}
+
+
+@dataclass
+class Job:
+    """What the steps of one job share: the source, its options, its record and the owner's control."""
+
+    source: Path
+    options: JobOptions
+    manager: JobStateManager
+    control: JobControl
+    ffmpeg: str
+    info: MediaInfo | None = None  # the source's probe, made by `check_source` when a later step needs it
+
+    @property
+    def cp(self) -> Checkpoint:
+        return self.manager.record.checkpoint
+
+    @property
+    def work_dir(self) -> Path:
+        return layout.work_dir(self.manager.state_file)
+
+    @property
+    def clips_dir(self) -> Path:
+        return layout.clips_dir(self.manager.state_dir, self.source)
+
+    def settings(self) -> EncodeSettings:
+        assert self.cp.settings is not None
+        return self.cp.settings.settings()
+
+    def destination(self) -> Path:
+        return destination(self.source, self.options, self.settings().label())
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    done: Callable[[Job], bool]
+    run: Callable[[Job], Awaitable[None]]
+
+
+def _ended(job: Job) -> bool:
+    """Decided not to encode, or finished: nothing of the encode is left to do."""
+    return job.cp.skip is not None or job.cp.result is not None
+
+
+def _verified(job: Job) -> bool:
+    return job.cp.output is not None or _ended(job)
+
+
+async def check_source(job: Job) -> None:
+    """The encoder exists, the source is a video worth encoding, and it is still the file recorded."""
+    caps = await asyncio.to_thread(capabilities, job.ffmpeg)
+    caps.require_encoder(job.options.encoder)
+    job.manager.update_step("validation", progress=job.manager.state.progress_percent)
+    info = await asyncio.to_thread(probe, job.source)
+    if info.video is None:
+        raise JobFailed(f"{job.source}: no video stream")
+    job.info = info
+    efficient = EFFICIENT_CODECS.get(info.video.codec)
+    if efficient and not job.options.force:
+        job.cp.skip = f"already {efficient} (use --force to transcode anyway)"
+        return
+    now = fingerprint(job.source)
+    if job.cp.source is not None and job.cp.source != now and job.cp.encode is not None:
+        log.info("%s: the source changed since the checkpoint; starting the encode over", job.source)
+        job.cp.encode = None
+        shutil.rmtree(job.work_dir, ignore_errors=True)
+    job.cp.source = now
+
+
+async def choose_settings(job: Job) -> None:
+    """The fixed QP, or the setting the VMAF search finds (or the reason to skip the file)."""
+    options = job.options
+    if options.mode == "qp" and options.qp is not None:
+        job.cp.settings = Setting(quality=options.qp)
+        return
+    from lazy_transcode.jobs.search import find_setting
+
+    assert job.info is not None
+    outcome = await find_setting(job.source, job.info, options, job.manager, job.control, ffmpeg=job.ffmpeg)
+    if outcome.skip_reason:
+        job.cp.skip = outcome.skip_reason
+    else:
+        job.cp.settings = Setting.of(outcome.settings)
+
+
+async def plan_pieces(job: Job) -> None:
+    await PieceEncoder(job).plan()
+
+
+async def encode_pieces(job: Job) -> None:
+    await PieceEncoder(job).encode()
+
+
+async def assemble_and_verify(job: Job) -> None:
+    await PieceEncoder(job).assemble_and_verify()
+
+
+async def place(job: Job) -> None:
+    """Put the verified output at its destination (idempotent: a kill at any point of it resumes)."""
+    output = job.cp.output
+    assert output is not None
+    dest = job.destination()
+    job.manager.update_step("place", progress=99.0)
+    ready = job.work_dir / f"output.{job.options.container}"
+    failpoint("before-place")
+    if ready.exists():
+        await asyncio.to_thread(place_file, ready, dest)
+        failpoint("placed-unrecorded")
+    elif not (
+        dest.exists()
+        and dest.stat().st_size == output.bytes
+        and await asyncio.to_thread(sha256_file, dest) == output.sha256
+    ):
+        job.cp.output = None  # gone before placement: the next run rebuilds it from the pieces
+        job.manager.save_state()
+        raise JobFailed("the verified output disappeared before placement; run the job again")
+    if job.options.replace and dest != job.source:
+        with contextlib.suppress(FileNotFoundError):
+            job.source.unlink()
+        fsync_dir(job.source.parent)
+        failpoint("source-removed-unrecorded")
+    job.cp.placed = Placement(bytes=output.bytes)
+
+
+async def finish(job: Job) -> None:
+    """Record how the job ended; from now on the record answers with this result."""
+    cp = job.cp
+    best = job.manager.record.best
+    common = {
+        "input_file": str(job.source),
+        "source_size": cp.source.size if cp.source is not None else None,
+        "output_size": cp.output.bytes if cp.output is not None else None,
+        "vmaf": best.vmaf if best is not None else None,
+        "setting": cp.settings.to_dict() if cp.settings is not None else {},
+    }
+    if cp.skip is not None:
+        result = JobResult("skipped", str(job.source), reason=cp.skip)
+    elif cp.kept_source is not None:
+        result = JobResult("skipped", reason=cp.kept_source, **common)
+    else:
+        result = JobResult("completed", output_file=str(job.destination()), **common)
+    cp.result = ResultRecord.of(result)
+    job.manager.mark_completed(True)
+
+
+STEPS: tuple[Step, ...] = (
+    Step("check_source", _verified, check_source),
+    Step("choose_settings", lambda j: j.cp.settings is not None or _ended(j), choose_settings),
+    Step("plan_pieces", lambda j: j.cp.encode is not None or _verified(j), plan_pieces),
+    Step("encode_pieces", _verified, encode_pieces),
+    Step("assemble_and_verify", _verified, assemble_and_verify),
+    Step("place", lambda j: j.cp.placed is not None or j.cp.kept_source is not None or _ended(j), place),
+    Step("finish", lambda j: j.cp.result is not None, finish),
+)
+
+
+async def run_steps(job: Job) -> JobResult:
+    """Run every step the record does not mark done, saving after each; then clear the job's files."""
+    for step in STEPS:
+        if step.done(job):
+            continue
+        await job.control.wait_if_paused()
+        await step.run(job)
+        job.manager.save_state()
+    failpoint("completed-unremoved")
+    remove_partial_files(job.manager, job.source)
+    job.manager.cleanup_state()
+    assert job.cp.result is not None
+    return job.cp.result.job_result()
+
+
+def remove_partial_files(manager: JobStateManager, source: Path) -> None:
+    """Remove the job's partial files (work folder, clips); never the source, the output or the state."""
+    shutil.rmtree(layout.work_dir(manager.state_file), ignore_errors=True)
+    shutil.rmtree(layout.clips_dir(manager.state_dir, source), ignore_errors=True)

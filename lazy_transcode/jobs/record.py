@@ -1,0 +1,308 @@
+"""The typed job record: everything a job keeps beside the media, validated whenever it is read.
+
+The state file is the spec's JSON (`operation`, `current_step`, `steps_completed`, `progress_percent`,
+`clips_extracted`, `optimization_results`, `best_result`, `completed`, `start_time`, ...). A job gives
+four of its keys a typed shape:
+
+- `checkpoint` (`Checkpoint`): the source's fingerprint, the chosen setting (or why the file is
+  skipped), the piece plan and the recorded pieces, the verified output, its placement and the result;
+- `optimization_results` (`SearchRecord`): the quality search's probes and the probe in flight;
+- `best_result` (`BestSetting`): the setting the search chose and what it predicted;
+- `clips_extracted` (`false` or a list of `ExtractedClip`): the search's sample clips.
+
+The shapes are msgspec Structs: `msgspec.convert(..., strict=True)` checks every nested type of an
+untrusted file in one call and names the bad field (`$.encode.pieces[...].frames`), where hand-written
+checks of some sixty keys would miss some. A value of a wrong type anywhere makes the whole record
+damaged: the state manager quarantines the file (`*.corrupt`) with one warning and the job starts over.
+
+The record carries no path that decides anything: outputs, pieces and clips are found from the source's
+path, the options and `state.layout`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from lazy_transcode.jobs.api import JobResult
+from lazy_transcode.media.encoders import EncodeSettings
+from lazy_transcode.media.pieces import PiecePlan
+from lazy_transcode.media.samples import ExtractedClip
+from lazy_transcode.state.errors import StateCorruptError
+from lazy_transcode.state.manager import UniversalStateManager
+from lazy_transcode.state.schema import TranscodeState
+
+
+class _Record(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
+    """Base of the record's parts: unknown fields are damage, not data to carry along."""
+
+
+class Fingerprint(_Record):
+    """What identifies the source that was encoded."""
+
+    size: int
+    mtime_ns: int
+
+
+class Setting(_Record):
+    """An encoder setting: a quality value (CRF/QP) or a bitrate in kbps, exactly one."""
+
+    quality: int | None = None
+    bitrate_kbps: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.quality is None) == (self.bitrate_kbps is None):
+            raise ValueError("a setting has exactly one of quality and bitrate_kbps")
+
+    @classmethod
+    def of(cls, settings: EncodeSettings) -> Setting:
+        return cls(quality=settings.quality, bitrate_kbps=settings.bitrate_kbps)
+
+    def settings(self) -> EncodeSettings:
+        return EncodeSettings(quality=self.quality, bitrate_kbps=self.bitrate_kbps)
+
+    def to_dict(self) -> dict[str, int]:
+        return {k: v for k, v in (("quality", self.quality), ("bitrate_kbps", self.bitrate_kbps)) if v is not None}
+
+
+# first frame, frame count, pts of the first frame, input seek (s), input stop (s)
+PlanRow = tuple[int, int, int, float | None, float | None]
+
+
+class PieceRecord(_Record):
+    """A finished piece: what it must still be when the join reads it."""
+
+    frames: int
+    bytes: int
+    sha256: str
+    params: str | None = None  # key of the codec parameters (pieces of one output must agree)
+    at: float = 0.0  # when it was recorded (the newest piece tells which encoder build is installed)
+
+
+class PiecesRecord(_Record):
+    """The piece plan of an encode and the pieces recorded so far."""
+
+    key: str  # what the pieces' bytes depend on (encoder arguments, piece length, container)
+    frames: int
+    time_base: str
+    span: float
+    plan: list[PlanRow]
+    pieces: dict[int, PieceRecord] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.frames <= 0 or not self.plan or any(row[1] <= 0 for row in self.plan):
+            raise ValueError("a piece plan needs pieces of at least one frame")
+        if any(not 0 <= n < len(self.plan) for n in self.pieces):
+            raise ValueError("a recorded piece is not in the plan")
+
+    def plans(self) -> list[PiecePlan]:
+        return [PiecePlan.from_list(i, list(row)) for i, row in enumerate(self.plan)]
+
+
+class OutputRecord(_Record):
+    """The assembled and verified output, waiting in the work folder (or already placed)."""
+
+    bytes: int
+    sha256: str
+
+
+class Placement(_Record):
+    """The output was placed at its destination (and with `--replace` the source removed)."""
+
+    bytes: int
+
+
+class ResultRecord(_Record):
+    """How the job ended; a finished record answers with it instead of starting the job again."""
+
+    status: str
+    input_file: str
+    output_file: str | None = None
+    reason: str | None = None
+    source_size: int | None = None
+    output_size: int | None = None
+    vmaf: float | None = None
+    setting: dict[str, int] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in ("completed", "skipped", "failed"):
+            raise ValueError(f"unknown result status {self.status!r}")
+
+    @classmethod
+    def of(cls, result: JobResult) -> ResultRecord:
+        return msgspec.convert(result.to_dict(), cls)
+
+    def job_result(self) -> JobResult:
+        return JobResult(**msgspec.to_builtins(self))
+
+
+class Checkpoint(_Record):
+    """The job's own resume data (the state's `checkpoint`)."""
+
+    source: Fingerprint | None = None
+    settings: Setting | None = None
+    skip: str | None = None  # decided not to encode this file (the reason)
+    encode: PiecesRecord | None = None
+    output: OutputRecord | None = None
+    kept_source: str | None = None  # the verified output was not worth placing (the reason)
+    placed: Placement | None = None
+    result: ResultRecord | None = None
+
+
+class Probe(_Record):
+    """One measured setting of the quality search."""
+
+    setting: Setting
+    vmaf: float
+    size: int
+    seconds: float
+    vmaf_low: float | None = None
+    pid: int | None = None
+    time: float | None = None
+
+
+class ClipScore(_Record):
+    vmaf: float
+    vmaf_low: float
+    frames: int
+    size: int
+    scored: int
+
+
+class PartialProbe(_Record):
+    """The probe in flight: the clips measured so far."""
+
+    setting: Setting
+    clips: list[ClipScore] = msgspec.field(default_factory=list)
+
+
+class SearchRecord(_Record):
+    """The quality search so far (the state's `optimization_results`)."""
+
+    key: str  # what the probes' numbers depend on (encoder, preset, clips)
+    kind: str  # "quality" or "bitrate"
+    encoder: str
+    preset: str
+    probes: list[Probe] = msgspec.field(default_factory=list)
+    partial: PartialProbe | None = None
+    video_bytes: int | None = None  # the source's video stream size, counted once
+
+
+class BestSetting(_Record):
+    """The search's answer (the state's `best_result`)."""
+
+    setting: Setting
+    probes: int
+    vmaf: float | None = None
+    predicted_size_ratio: float | None = None
+    reached: bool = True
+    reason: str = ""
+    skip_reason: str | None = None
+    search_key: str | None = None
+
+
+@dataclass
+class JobRecord:
+    """The typed view of one job's state file."""
+
+    checkpoint: Checkpoint = field(default_factory=Checkpoint)
+    search: SearchRecord | None = None
+    best: BestSetting | None = None
+    clips: list[ExtractedClip] | None = None
+
+    @classmethod
+    def from_state(cls, state: TranscodeState) -> JobRecord:
+        """Validate the job's keys of a loaded state (migrated from its version); StateCorruptError if bad."""
+        data = {
+            "checkpoint": state.checkpoint,
+            "optimization_results": state.optimization_results,
+            "best_result": state.best_result,
+            "clips_extracted": state.clips_extracted,
+        }
+        if state.loaded_version < 2:
+            data = migrate_v1(data)
+        try:
+            checkpoint = msgspec.convert(data["checkpoint"], Checkpoint, strict=True, str_keys=True)
+            results = data["optimization_results"]
+            search = None if results in ({}, []) else msgspec.convert(results, SearchRecord, strict=True)
+            best = msgspec.convert(data["best_result"], BestSetting | None, strict=True)
+            clips = msgspec.convert(data["clips_extracted"], bool | list[ExtractedClip], strict=True)
+        except msgspec.ValidationError as exc:
+            raise StateCorruptError(f"damaged job record: {exc}") from None
+        return cls(checkpoint, search, best, None if isinstance(clips, bool) else clips)
+
+    def store_into(self, state: TranscodeState) -> None:
+        """Write the record into the state's keys (the state manager then saves the whole file)."""
+        state.checkpoint = msgspec.to_builtins(self.checkpoint)
+        state.optimization_results = {} if self.search is None else msgspec.to_builtins(self.search)
+        state.best_result = None if self.best is None else msgspec.to_builtins(self.best)
+        state.clips_extracted = False if self.clips is None else [c.to_dict() for c in self.clips]
+
+
+def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """0.1.0's job keys (state schema 1) in today's shape; what does not fit is left for the check to refuse."""
+    data = copy.deepcopy(data)
+    old = data["checkpoint"]
+    if not isinstance(old, dict):
+        return data
+    checkpoint: dict[str, Any] = {}
+    if "settings" in old:
+        checkpoint["settings"] = old["settings"]
+    encode = old.get("encode")
+    if isinstance(encode, dict) and encode:
+        if "source" in encode:
+            checkpoint["source"] = encode["source"]
+        if "plan" in encode:
+            checkpoint["encode"] = {k: encode[k] for k in ("key", "frames", "time_base", "span", "plan", "pieces")
+                                    if k in encode}  # fmt: skip
+        output = encode.get("output")
+        if isinstance(output, dict):
+            checkpoint["output"] = {k: v for k, v in output.items() if k != "dest"}  # a path: never trusted
+        if "kept_source" in encode:
+            checkpoint["kept_source"] = encode["kept_source"]
+        placed = encode.get("placed")
+        if isinstance(placed, dict):
+            checkpoint["placed"] = {k: v for k, v in placed.items() if k != "path"}
+    best = data["best_result"]
+    if isinstance(best, dict) and "status" in best:  # 0.1.0 kept the job's result here once completed
+        checkpoint["result"] = best
+        data["best_result"] = None
+    data["checkpoint"] = checkpoint
+    results = data["optimization_results"]
+    if isinstance(results, dict):
+        results.pop("version", None)
+    return data
+
+
+class JobStateManager(UniversalStateManager):
+    """The state manager of a job: the spec's manager whose job keys are the typed `record`.
+
+    A file whose job keys are damaged is quarantined on load like any unreadable state. Saving writes
+    the record into the state first, so the file always holds what the record says.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.record = JobRecord()
+
+    def validate_state(self, state: TranscodeState) -> None:
+        self._loaded = JobRecord.from_state(state)
+
+    def load_state(self) -> bool:
+        self._loaded = JobRecord()
+        loaded = super().load_state()
+        self.record = self._loaded if loaded else JobRecord()
+        return loaded
+
+    def start_over(self) -> None:
+        """A fresh state and record for this manager's operation (nothing on disk is touched)."""
+        self.state = TranscodeState(operation=self.operation)
+        self.record = JobRecord()
+
+    def save_state(self) -> None:
+        with self.lock:
+            self.record.store_into(self.state)
+            super().save_state()
