@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lazy_transcode.jobs.api import JOB_STATES
+from lazy_transcode.protocol import JobState
 
-ACTIVE_STATES = ("queued", "running", "paused")
-FINAL_STATES = ("completed", "failed", "cancelled", "skipped")
+# A change into one of these states clears the last error unless it brings its own.
+_CLEARS_ERROR = frozenset({JobState.QUEUED, JobState.RUNNING, JobState.COMPLETED, JobState.SKIPPED})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -45,7 +45,7 @@ class Job:
     input: str
     options: dict[str, Any]
     priority: int
-    state: str
+    state: JobState
     result: dict[str, Any] | None = None
     error: str | None = None
     progress: dict[str, Any] | None = None
@@ -78,7 +78,7 @@ def _row(row: tuple[Any, ...]) -> Job:
         input=row[1],
         options=json.loads(row[2]),
         priority=row[3],
-        state=row[4],
+        state=JobState(row[4]),
         result=_loads(row[5]),
         error=row[6],
         progress=_loads(row[7]),
@@ -136,21 +136,24 @@ class QueueStore:
     def set_state(
         self,
         job_id: int,
-        state: str,
+        state: JobState | str,
         *,
         result: dict[str, Any] | None = None,
         error: str | None = None,
         progress: dict[str, Any] | None = None,
         keep_progress: bool = True,
     ) -> None:
-        if state not in JOB_STATES:
-            raise ValueError(f"unknown job state {state!r}")
+        """Commit a state change as it is; `lazy_transcode.daemon.scheduler` checks that it is allowed."""
+        try:
+            state = JobState(state)
+        except ValueError:
+            raise ValueError(f"unknown job state {state!r}") from None
         sets = ["state = ?", "updated = ?"]
         values: list[Any] = [state, time.time()]
         if result is not None:
             sets.append("result = ?")
             values.append(json.dumps(result))
-        if error is not None or state in ("queued", "running", "completed", "skipped"):
+        if error is not None or state in _CLEARS_ERROR:
             sets.append("error = ?")
             values.append(error)
         if progress is not None or not keep_progress:
@@ -203,7 +206,7 @@ class QueueStore:
         return [r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE state IN ({marks}) ORDER BY id", states)]
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(JOB_STATES, 0)
+        counts = dict.fromkeys(JobState, 0)
         for state, count in self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
             counts[state] = count
         return counts

@@ -15,9 +15,10 @@ from typing import Any
 
 from lazy_transcode import protocol
 from lazy_transcode.daemon.events import EventBus
-from lazy_transcode.daemon.queue_store import FINAL_STATES, Job, QueueStore
+from lazy_transcode.daemon.queue_store import Job, QueueStore
 from lazy_transcode.daemon.worker import ActiveJob, FileRemover, JobRunner, Outcome, execute, one_line
 from lazy_transcode.jobs.api import JobControl, JobOptions, OptionError, Progress
+from lazy_transcode.protocol import FINAL_STATES
 
 log = logging.getLogger(__name__)
 
