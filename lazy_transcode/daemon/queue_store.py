@@ -162,6 +162,13 @@ class QueueStore:
         with self._tx() as db:
             db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*values, job_id))
 
+    def set_progress(self, job_id: int, progress: dict[str, Any]) -> None:
+        """Keep a job's last progress without changing its state."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET progress = ?, updated = ? WHERE id = ?", (json.dumps(progress), time.time(), job_id)
+            )
+
     def requeue_interrupted(self) -> list[int]:
         """At start: every job that was running goes back to the queue (it resumes from its checkpoint)."""
         with self._tx() as db:

@@ -47,6 +47,8 @@ async def serve(
         raise StartupError(f"cannot open the queue {cfg.state_dir / 'queue.sqlite3'}: {exc}") from None
     if requeued:
         log.info("resuming %d interrupted job(s): %s", len(requeued), ", ".join(map(str, requeued)))
+    for job_id in requeued:  # the scheduler does not exist yet: the store did this change, in one transaction
+        log.info("job %d running -> queued: interrupted, it resumes from its last checkpoint", job_id)
 
     zctx = zmq.asyncio.Context()
     pub_ctx = zmq.Context()

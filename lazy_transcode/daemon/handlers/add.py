@@ -98,9 +98,5 @@ async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     pending = {job.input: job.id for job in ctx.store.all() if job.state in protocol.ACTIVE_STATES}
     skipped = [{"file": str(f), "job": pending[str(f)]} for f in files if str(f) in pending]
     new = [str(f) for f in files if str(f) not in pending]
-    ids = ctx.store.add(((f, options.to_dict()) for f in new), priority=priority, paused=paused)
-    for job_id, file in zip(ids, new, strict=True):
-        ctx.scheduler.events.job_state(job_id, "paused" if paused else "queued", file=file)
-    ctx.scheduler.on_change()
-    ctx.scheduler.wake()
+    ids = ctx.scheduler.add([(f, options.to_dict()) for f in new], priority=priority, paused=paused)
     return {"ids": ids, "files": new, "skipped": skipped}
