@@ -3,19 +3,25 @@
 WAL with `synchronous=FULL` and one transaction per change, so a SIGKILL or a power cut at any instant
 leaves the last committed queue. Per-file encode progress is not here: it lives in the spec's state
 files beside the media (the job engine writes them).
+
+The database carries its version in `PRAGMA user_version`; opening it runs the migrations it lacks, all
+in one transaction, and refuses (touching nothing) a version newer than this code knows.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lazy_transcode.protocol import JobState
+
+log = logging.getLogger(__name__)
 
 # A change into one of these states clears the last error unless it brings its own.
 _CLEARS_ERROR = frozenset({JobState.QUEUED, JobState.RUNNING, JobState.COMPLETED, JobState.SKIPPED})
@@ -37,6 +43,54 @@ CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (state, priority DESC, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _COLUMNS = "id, input, options, priority, state, result, error, progress, created, updated"
+
+
+# --- versions of the database -------------------------------------------------------------------------
+# Version 0 is a database of lazy-transcode 0.1.0, which set no user_version (or a new, empty file).
+# MIGRATIONS[n] takes a database from version n to n + 1. Steps are only ever appended: a database that
+# went through one must never meet a changed one.
+
+
+def _v1_versioned(db: sqlite3.Connection) -> None:
+    """Version 1: the tables of 0.1.0, unchanged (created in a new file, already there in an old one)."""
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_versioned,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class QueueVersionError(Exception):
+    """The database has a version this code does not know: it is refused and left as it is."""
+
+
+def _user_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _check_version(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise QueueVersionError(
+            f"it is version {version}, written by a newer lazy-transcode (this one knows up to {SCHEMA_VERSION});"
+            " left untouched"
+        )
+    if version < 0:
+        raise QueueVersionError(f"it is version {version}, which no lazy-transcode writes; left untouched")
+
+
+def _fail_unknown_states(db: sqlite3.Connection) -> list[tuple[int, str]]:
+    """Every row whose state this code does not know becomes failed, its error saying so; returns them."""
+    known = tuple(JobState)
+    marks = ",".join("?" * len(known))
+    rows = [(r[0], str(r[1])) for r in db.execute(f"SELECT id, state FROM jobs WHERE state NOT IN ({marks})", known)]
+    for job_id, state in rows:
+        db.execute(
+            "UPDATE jobs SET state = ?, error = ?, updated = ? WHERE id = ?",
+            (JobState.FAILED, f"the queue held an unknown state {state[:64]!r} for this job", time.time(), job_id),
+        )
+    return rows
 
 
 @dataclass
@@ -91,15 +145,38 @@ class QueueStore:
     """All queue reads and writes; each method that changes something commits before it returns."""
 
     def __init__(self, path: Path) -> None:
+        """Open (or create) the queue and bring it to SCHEMA_VERSION; QueueVersionError if it is newer."""
         self.path = path
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA busy_timeout=5000")
+        try:
+            self.db.execute("PRAGMA busy_timeout=5000")
+            _check_version(_user_version(self.db))  # before the journal mode, which writes to the file
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _migrate(self) -> None:
+        """The missing migrations, the new version and the check of every state: one transaction, all or nothing.
+
+        The states are checked at every open, so a hand-edited file is caught too; otherwise nothing changes.
+        """
         with self._tx() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            version = _user_version(db)
+            _check_version(version)  # again, inside the transaction: the version that counts
+            new = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone() is None
+            for step in MIGRATIONS[version:]:
+                step(db)
+            if version != SCHEMA_VERSION:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if new:
+                    log.info("queue %s created at version %d", self.path, SCHEMA_VERSION)
+                else:
+                    log.info("queue %s migrated from version %d to %d", self.path, version, SCHEMA_VERSION)
+            for job_id, state in _fail_unknown_states(db):
+                log.warning("job %d had an unknown state %r in the queue: it is now failed", job_id, state[:64])
 
     def close(self) -> None:
         self.db.close()
