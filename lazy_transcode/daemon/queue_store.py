@@ -199,7 +199,7 @@ class QueueStore:
     def add(self, items: Iterable[tuple[str, dict[str, Any]]], priority: int = 0, paused: bool = False) -> list[int]:
         """Queue jobs (input path, options) in one transaction; returns their ids in order."""
         now = time.time()
-        state = "paused" if paused else "queued"
+        state = JobState.PAUSED if paused else JobState.QUEUED
         ids = []
         with self._tx() as db:
             for input_file, options in items:
