@@ -190,3 +190,28 @@ def reject_unknown(args: dict[str, Any], known: tuple[str, ...]) -> None:
     for key in args:
         if key not in known:
             raise ProtocolError(BAD_ARGS, f"unknown argument {str(key)[:64]!r}")
+
+
+# --- job states -------------------------------------------------------------------------------------
+# Replies and events carry a job's state and ltctl shows it, so the states belong to the protocol. This
+# section is self-contained (its import included) so that it can change without touching the rest.
+
+from enum import StrEnum  # noqa: E402
+
+
+class JobState(StrEnum):
+    """A job's state; `lazy_transcode.daemon.states` says which state may follow which."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+# Pending jobs: they still hold their file (no second job may be queued for it).
+ACTIVE_STATES = frozenset({JobState.QUEUED, JobState.RUNNING, JobState.PAUSED})
+# Ended jobs: their state never changes again.
+FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED})

@@ -3,22 +3,28 @@
 WAL with `synchronous=FULL` and one transaction per change, so a SIGKILL or a power cut at any instant
 leaves the last committed queue. Per-file encode progress is not here: it lives in the spec's state
 files beside the media (the job engine writes them).
+
+The database carries its version in `PRAGMA user_version`; opening it runs the migrations it lacks, all
+in one transaction, and refuses (touching nothing) a version newer than this code knows.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lazy_transcode.jobs.api import JOB_STATES
+from lazy_transcode.protocol import JobState
 
-ACTIVE_STATES = ("queued", "running", "paused")
-FINAL_STATES = ("completed", "failed", "cancelled", "skipped")
+log = logging.getLogger(__name__)
+
+# A change into one of these states clears the last error unless it brings its own.
+_CLEARS_ERROR = frozenset({JobState.QUEUED, JobState.RUNNING, JobState.COMPLETED, JobState.SKIPPED})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -39,13 +45,61 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _COLUMNS = "id, input, options, priority, state, result, error, progress, created, updated"
 
 
+# --- versions of the database -------------------------------------------------------------------------
+# Version 0 is a database of lazy-transcode 0.1.0, which set no user_version (or a new, empty file).
+# MIGRATIONS[n] takes a database from version n to n + 1. Steps are only ever appended: a database that
+# went through one must never meet a changed one.
+
+
+def _v1_versioned(db: sqlite3.Connection) -> None:
+    """Version 1: the tables of 0.1.0, unchanged (created in a new file, already there in an old one)."""
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_versioned,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class QueueVersionError(Exception):
+    """The database has a version this code does not know: it is refused and left as it is."""
+
+
+def _user_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _check_version(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise QueueVersionError(
+            f"it is version {version}, written by a newer lazy-transcode (this one knows up to {SCHEMA_VERSION});"
+            " left untouched"
+        )
+    if version < 0:
+        raise QueueVersionError(f"it is version {version}, which no lazy-transcode writes; left untouched")
+
+
+def _fail_unknown_states(db: sqlite3.Connection) -> list[tuple[int, str]]:
+    """Every row whose state this code does not know becomes failed, its error saying so; returns them."""
+    known = tuple(JobState)
+    marks = ",".join("?" * len(known))
+    rows = [(r[0], str(r[1])) for r in db.execute(f"SELECT id, state FROM jobs WHERE state NOT IN ({marks})", known)]
+    for job_id, state in rows:
+        db.execute(
+            "UPDATE jobs SET state = ?, error = ?, updated = ? WHERE id = ?",
+            (JobState.FAILED, f"the queue held an unknown state {state[:64]!r} for this job", time.time(), job_id),
+        )
+    return rows
+
+
 @dataclass
 class Job:
     id: int
     input: str
     options: dict[str, Any]
     priority: int
-    state: str
+    state: JobState
     result: dict[str, Any] | None = None
     error: str | None = None
     progress: dict[str, Any] | None = None
@@ -78,7 +132,7 @@ def _row(row: tuple[Any, ...]) -> Job:
         input=row[1],
         options=json.loads(row[2]),
         priority=row[3],
-        state=row[4],
+        state=JobState(row[4]),
         result=_loads(row[5]),
         error=row[6],
         progress=_loads(row[7]),
@@ -91,15 +145,38 @@ class QueueStore:
     """All queue reads and writes; each method that changes something commits before it returns."""
 
     def __init__(self, path: Path) -> None:
+        """Open (or create) the queue and bring it to SCHEMA_VERSION; QueueVersionError if it is newer."""
         self.path = path
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA busy_timeout=5000")
+        try:
+            self.db.execute("PRAGMA busy_timeout=5000")
+            _check_version(_user_version(self.db))  # before the journal mode, which writes to the file
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _migrate(self) -> None:
+        """The missing migrations, the new version and the check of every state: one transaction, all or nothing.
+
+        The states are checked at every open, so a hand-edited file is caught too; otherwise nothing changes.
+        """
         with self._tx() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            version = _user_version(db)
+            _check_version(version)  # again, inside the transaction: the version that counts
+            new = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone() is None
+            for step in MIGRATIONS[version:]:
+                step(db)
+            if version != SCHEMA_VERSION:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if new:
+                    log.info("queue %s created at version %d", self.path, SCHEMA_VERSION)
+                else:
+                    log.info("queue %s migrated from version %d to %d", self.path, version, SCHEMA_VERSION)
+            for job_id, state in _fail_unknown_states(db):
+                log.warning("job %d had an unknown state %r in the queue: it is now failed", job_id, state[:64])
 
     def close(self) -> None:
         self.db.close()
@@ -122,7 +199,7 @@ class QueueStore:
     def add(self, items: Iterable[tuple[str, dict[str, Any]]], priority: int = 0, paused: bool = False) -> list[int]:
         """Queue jobs (input path, options) in one transaction; returns their ids in order."""
         now = time.time()
-        state = "paused" if paused else "queued"
+        state = JobState.PAUSED if paused else JobState.QUEUED
         ids = []
         with self._tx() as db:
             for input_file, options in items:
@@ -136,21 +213,24 @@ class QueueStore:
     def set_state(
         self,
         job_id: int,
-        state: str,
+        state: JobState | str,
         *,
         result: dict[str, Any] | None = None,
         error: str | None = None,
         progress: dict[str, Any] | None = None,
         keep_progress: bool = True,
     ) -> None:
-        if state not in JOB_STATES:
-            raise ValueError(f"unknown job state {state!r}")
+        """Commit a state change as it is; `lazy_transcode.daemon.scheduler` checks that it is allowed."""
+        try:
+            state = JobState(state)
+        except ValueError:
+            raise ValueError(f"unknown job state {state!r}") from None
         sets = ["state = ?", "updated = ?"]
         values: list[Any] = [state, time.time()]
         if result is not None:
             sets.append("result = ?")
             values.append(json.dumps(result))
-        if error is not None or state in ("queued", "running", "completed", "skipped"):
+        if error is not None or state in _CLEARS_ERROR:
             sets.append("error = ?")
             values.append(error)
         if progress is not None or not keep_progress:
@@ -158,6 +238,13 @@ class QueueStore:
             values.append(None if progress is None else json.dumps(progress))
         with self._tx() as db:
             db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*values, job_id))
+
+    def set_progress(self, job_id: int, progress: dict[str, Any]) -> None:
+        """Keep a job's last progress without changing its state."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET progress = ?, updated = ? WHERE id = ?", (json.dumps(progress), time.time(), job_id)
+            )
 
     def requeue_interrupted(self) -> list[int]:
         """At start: every job that was running goes back to the queue (it resumes from its checkpoint)."""
@@ -203,7 +290,7 @@ class QueueStore:
         return [r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE state IN ({marks}) ORDER BY id", states)]
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(JOB_STATES, 0)
+        counts = dict.fromkeys(JobState, 0)
         for state, count in self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
             counts[state] = count
         return counts

@@ -1,6 +1,7 @@
 """The scheduler: starts queued jobs up to `workers`, and carries out pause, resume, cancel and shutdown.
 
-Every state change is committed to the queue store before it is announced, so what a client was told
+Every state change goes through `Scheduler.transition`: checked against the table of
+`lazy_transcode.daemon.states`, committed to the queue store, then announced, so what a client was told
 is what a restart finds. A paused running job keeps its (SIGSTOPped) ffmpeg and does not count against
 `workers`; `pause --all` also holds the queue (persisted), so nothing new starts until `resume --all`.
 """
@@ -10,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from lazy_transcode import protocol
 from lazy_transcode.daemon.events import EventBus
-from lazy_transcode.daemon.queue_store import FINAL_STATES, Job, QueueStore
+from lazy_transcode.daemon.queue_store import Job, QueueStore
+from lazy_transcode.daemon.states import IllegalTransition, check
 from lazy_transcode.daemon.worker import ActiveJob, FileRemover, JobRunner, Outcome, execute, one_line
 from lazy_transcode.jobs.api import JobControl, JobOptions, OptionError, Progress
+from lazy_transcode.protocol import FINAL_STATES, JobState
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,60 @@ class Scheduler:
         self.checkpoint_interval = checkpoint_interval
         self.on_change = on_change or (lambda: None)
         self.active: dict[int, ActiveJob] = {}
+        self.cancelling: set[int] = set()  # idle jobs a `cancel` is removing the files of: not to be started
         self.held = store.get_meta(HELD_KEY) == "1"
         self.closing = False
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()  # the PUB socket and the store belong to the loop's thread
+
+    # --- state changes ----------------------------------------------------------------------------
+    def transition(
+        self,
+        job_id: int,
+        new: JobState,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        progress: dict[str, Any] | None = None,
+        keep_progress: bool = True,
+    ) -> None:
+        """The one way a job changes state: checked, committed, announced, logged, reported to systemd.
+
+        An illegal change is a bug: it is logged and raised, and nothing is committed or announced.
+        """
+        job = self._job(job_id)
+        self._check(job_id, job.state, new)
+        self.store.set_state(job_id, new, result=result, error=error, progress=progress, keep_progress=keep_progress)
+        self.events.job_state(job_id, new, file=job.input, **({"error": error} if error else {}))
+        self._log(job_id, job.state, new, error or (job.input if new is JobState.RUNNING else ""))
+        self.on_change()
+
+    def add(self, items: Iterable[tuple[str, dict[str, Any]]], priority: int = 0, paused: bool = False) -> list[int]:
+        """Queue new jobs (input path, options) in one transaction, then announce each; returns their ids."""
+        state = JobState.PAUSED if paused else JobState.QUEUED
+        self._check(None, None, state)
+        jobs = list(items)
+        ids = self.store.add(jobs, priority=priority, paused=paused)
+        for job_id, (input_file, _options) in zip(ids, jobs, strict=True):
+            self.events.job_state(job_id, state, file=input_file)
+            self._log(job_id, None, state, input_file)
+        if ids:
+            self.on_change()
+            self.wake()
+        return ids
+
+    @staticmethod
+    def _check(job_id: int | None, old: JobState | None, new: JobState) -> None:
+        try:
+            check(job_id, old, new)
+        except IllegalTransition as exc:
+            log.error("refused, a bug of the daemon: %s", exc)
+            raise
+
+    @staticmethod
+    def _log(job_id: int, old: JobState | None, new: JobState, detail: str) -> None:
+        log.info("job %d %s -> %s%s", job_id, old or "new", new, f": {detail}" if detail else "")
 
     # --- the loop ----------------------------------------------------------------------------------
     def running_count(self) -> int:
@@ -66,7 +118,7 @@ class Scheduler:
     def fill(self) -> None:
         """Start queued jobs while a worker is free and the queue is not held."""
         while not self.held and not self.closing and self.running_count() < self.workers:
-            job = self.store.next_queued(exclude=self.active.keys())
+            job = self.store.next_queued(exclude=[*self.active, *self.cancelling])
             if job is None:
                 return
             self._start(job)
@@ -75,19 +127,16 @@ class Scheduler:
         try:
             options = JobOptions.from_dict(job.options)
         except (OptionError, TypeError) as exc:
-            self._finish(job.id, Outcome(state="failed", error=one_line(str(exc))))
+            self._finish(job.id, Outcome(state=JobState.FAILED, error=one_line(str(exc))))
             return
         control = JobControl(
             on_progress=lambda p, job_id=job.id: self._on_progress(job_id, p),
             checkpoint_interval=self.checkpoint_interval,
         )
+        self.transition(job.id, JobState.RUNNING)
         active = ActiveJob(job_id=job.id, input=job.input, options=options, control=control)
         self.active[job.id] = active
-        self.store.set_state(job.id, "running")
-        log.info("job %d started: %s", job.id, job.input)
-        self.events.job_state(job.id, "running", file=job.input)
         active.task = asyncio.create_task(self._run(active), name=f"job-{job.id}")
-        self.on_change()
 
     async def _run(self, active: ActiveJob) -> Outcome:
         outcome = Outcome(state=None, stopped=True)
@@ -104,20 +153,19 @@ class Scheduler:
         return outcome
 
     def _set_interrupted(self, active: ActiveJob) -> None:
-        """A job stopped by shutdown (or unexpectedly): back to the queue, or still paused."""
-        state = "paused" if active.control.paused else "queued"
-        self.store.set_state(active.job_id, state, progress=active.progress_dict())
-        self.events.job_state(active.job_id, state)
-        log.info("job %d checkpointed and %s", active.job_id, state)
-        self.on_change()
+        """A job stopped by shutdown (or unexpectedly): back to the queue, or still paused, with its progress."""
+        progress = active.progress_dict()
+        if self._job(active.job_id).state is not JobState.PAUSED:
+            self.transition(active.job_id, JobState.QUEUED, progress=progress)
+            return
+        if progress is not None:  # no state change: the last progress is kept for `list` after a restart
+            self.store.set_progress(active.job_id, progress)
+        log.info("job %d checkpointed and still paused", active.job_id)
 
     def _finish(self, job_id: int, outcome: Outcome) -> None:
-        state = outcome.state or "failed"
-        progress = {"step": "done", "percent": 100.0} if state in ("completed", "skipped") else None
-        self.store.set_state(job_id, state, result=outcome.result, error=outcome.error, progress=progress)
-        self.events.job_state(job_id, state, error=outcome.error)
-        log.info("job %d %s%s", job_id, state, f": {outcome.error}" if outcome.error else "")
-        self.on_change()
+        state = outcome.state or JobState.FAILED
+        progress = {"step": "done", "percent": 100.0} if state in (JobState.COMPLETED, JobState.SKIPPED) else None
+        self.transition(job_id, state, result=outcome.result, error=outcome.error, progress=progress)
 
     def _on_progress(self, job_id: int, progress: Progress) -> None:
         if threading.get_ident() != self._loop_thread:  # reported from a worker thread: hop onto the loop
@@ -135,6 +183,10 @@ class Scheduler:
             raise protocol.ProtocolError(protocol.NOT_FOUND, f"no job {job_id}")
         return job
 
+    def _ended(self, job_id: int) -> bool:
+        job = self.store.get(job_id)
+        return job is None or job.state in FINAL_STATES
+
     def _unfinished_jobs(self, ids: list[int]) -> list[Job]:
         """The jobs a command acts on, each once: all of them must exist and none may have ended."""
         jobs = [self._job(job_id) for job_id in dict.fromkeys(ids)]
@@ -149,6 +201,7 @@ class Scheduler:
             self.held = True
             self.store.set_meta(HELD_KEY, "1")
             self.events.daemon("held", held=True)
+            self.on_change()
             ids = [*ids, *(i for i, a in self.active.items() if not a.control.paused)]
         jobs = self._unfinished_jobs(ids)
         done = []
@@ -156,12 +209,9 @@ class Scheduler:
             active = self.active.get(job.id)
             if active is not None and not active.control.paused:
                 active.control.pause()
-            if job.state != "paused":
-                progress = active.progress_dict() if active else None
-                self.store.set_state(job.id, "paused", progress=progress)
-                self.events.job_state(job.id, "paused")
+            if job.state is not JobState.PAUSED:
+                self.transition(job.id, JobState.PAUSED, progress=active.progress_dict() if active else None)
                 done.append(job.id)
-        self.on_change()
         self.wake()
         return done
 
@@ -171,50 +221,48 @@ class Scheduler:
             self.held = False
             self.store.set_meta(HELD_KEY, "0")
             self.events.daemon("held", held=False)
-            ids = [*ids, *self.store.ids_in_state("paused")]
+            self.on_change()
+            ids = [*ids, *self.store.ids_in_state(JobState.PAUSED)]
         jobs = self._unfinished_jobs(ids)
         done = []
         for job in jobs:
-            if job.state != "paused":
+            if job.state is not JobState.PAUSED:
                 continue
             active = self.active.get(job.id)
             if active is not None:
-                self.store.set_state(job.id, "running")
+                self.transition(job.id, JobState.RUNNING)
                 active.control.resume()
-                self.events.job_state(job.id, "running")
             else:
-                self.store.set_state(job.id, "queued")
-                self.events.job_state(job.id, "queued")
+                self.transition(job.id, JobState.QUEUED)
             done.append(job.id)
-        self.on_change()
         self.wake()
         return done
 
     async def cancel(self, ids: list[int]) -> list[int]:
         """Stop each job, remove its partial files and state (never the source), mark it cancelled."""
         jobs = self._unfinished_jobs(ids)
-        stopping: list[tuple[int, asyncio.Task[Outcome]]] = []
-        for job in jobs:  # first mark the idle ones, so none of them starts while we wait
-            active = self.active.get(job.id)
-            if active is not None and active.task is not None:
-                active.stopping = "cancel"
-                active.control.request_stop()
-                stopping.append((job.id, active.task))
-            else:
-                self.store.set_state(job.id, "cancelled", keep_progress=False)
-        outcomes = await asyncio.gather(*(asyncio.shield(task) for _, task in stopping))
-        finished_alone = {
-            job_id for (job_id, _), outcome in zip(stopping, outcomes, strict=True) if not outcome.stopped
-        }
-        done = []
-        for job in jobs:
-            if job.id in finished_alone:
-                continue  # it ended on its own before it could stop: keep that result
-            error = await self._remove_files(job)
-            self.store.set_state(job.id, "cancelled", error=error, keep_progress=False)
-            self.events.job_state(job.id, "cancelled")
-            done.append(job.id)
-        self.on_change()
+        stopping: list[asyncio.Task[Outcome]] = []
+        idle = [job.id for job in jobs if job.id not in self.active]
+        self.cancelling.update(idle)  # none of them may start while we wait
+        try:
+            for job in jobs:
+                active = self.active.get(job.id)
+                if active is not None and active.task is not None:
+                    active.stopping = "cancel"
+                    active.control.request_stop()
+                    stopping.append(active.task)
+            await asyncio.gather(*(asyncio.shield(task) for task in stopping))
+            done = []
+            for job in jobs:
+                if self._ended(job.id):
+                    continue  # it ended on its own before it could stop (or another cancel won): keep that
+                error = await self._remove_files(job)
+                if self._ended(job.id):
+                    continue
+                self.transition(job.id, JobState.CANCELLED, error=error, keep_progress=False)
+                done.append(job.id)
+        finally:
+            self.cancelling.difference_update(idle)
         self.wake()
         return done
 

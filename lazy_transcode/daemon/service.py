@@ -22,7 +22,7 @@ from lazy_transcode.daemon.context import Context
 from lazy_transcode.daemon.events import EventBus
 from lazy_transcode.daemon.notify import Notifier, status_line
 from lazy_transcode.daemon.paths import ipc_path
-from lazy_transcode.daemon.queue_store import QueueStore
+from lazy_transcode.daemon.queue_store import QueueStore, QueueVersionError
 from lazy_transcode.daemon.scheduler import Scheduler
 from lazy_transcode.daemon.server import Server, StartupError, bind, prepare_socket_dir, secure
 from lazy_transcode.daemon.worker import FileRemover, JobRunner, engine_remover, engine_runner
@@ -43,10 +43,12 @@ async def serve(
     try:
         store = QueueStore(cfg.state_dir / "queue.sqlite3")
         requeued = store.requeue_interrupted()
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, QueueVersionError) as exc:
         raise StartupError(f"cannot open the queue {cfg.state_dir / 'queue.sqlite3'}: {exc}") from None
     if requeued:
         log.info("resuming %d interrupted job(s): %s", len(requeued), ", ".join(map(str, requeued)))
+    for job_id in requeued:  # the scheduler does not exist yet: the store did this change, in one transaction
+        log.info("job %d running -> queued: interrupted, it resumes from its last checkpoint", job_id)
 
     zctx = zmq.asyncio.Context()
     pub_ctx = zmq.Context()

@@ -15,20 +15,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult, JobStopped, Progress
+from lazy_transcode.protocol import JobState
 
 log = logging.getLogger(__name__)
 
 JobRunner = Callable[[str, JobOptions, JobControl], Awaitable[JobResult]]
 FileRemover = Callable[[str, JobOptions], None]
 
-RESULT_STATES = {"completed": "completed", "skipped": "skipped", "failed": "failed"}
+# `JobResult.status` -> the job state it ends in.
+RESULT_STATES = {"completed": JobState.COMPLETED, "skipped": JobState.SKIPPED, "failed": JobState.FAILED}
 
 
 @dataclass
 class Outcome:
     """How a run ended: a final state with its result/error, or `stopped` (the owner asked)."""
 
-    state: str | None
+    state: JobState | None
     result: dict[str, Any] | None = None
     error: str | None = None
     stopped: bool = False
@@ -61,17 +63,17 @@ async def execute(active: ActiveJob, runner: JobRunner) -> Outcome:
     except JobStopped:
         return Outcome(state=None, stopped=True)
     except JobFailed as exc:
-        return Outcome(state="failed", error=one_line(str(exc)))
+        return Outcome(state=JobState.FAILED, error=one_line(str(exc)))
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         log.exception("job %d crashed", active.job_id)
-        return Outcome(state="failed", error=one_line(f"internal error: {type(exc).__name__}: {exc}"))
+        return Outcome(state=JobState.FAILED, error=one_line(f"internal error: {type(exc).__name__}: {exc}"))
     state = RESULT_STATES.get(result.status)
     if state is None:
-        return Outcome(state="failed", error=f"the job engine returned an unknown status {result.status!r}")
-    error = one_line(result.reason) if state == "failed" and result.reason else None
-    if state == "failed" and error is None:
+        return Outcome(state=JobState.FAILED, error=f"the job engine returned an unknown status {result.status!r}")
+    error = one_line(result.reason) if state is JobState.FAILED and result.reason else None
+    if state is JobState.FAILED and error is None:
         error = "failed"
     return Outcome(state=state, result=result.to_dict(), error=error)
 

@@ -20,7 +20,6 @@ CONTAINERS = ("mkv", "mp4")
 # full: every frame of the output is decoded before it may replace anything; quick: frames, timestamps
 # and streams are checked without decoding the frames the encoder just wrote (about 5 % less CPU).
 VERIFY_MODES = ("full", "quick")
-JOB_STATES = ("queued", "running", "paused", "completed", "failed", "cancelled", "skipped")
 
 
 class JobFailed(Exception):

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 import zmq
 
 from lazy_transcode import protocol
+from lazy_transcode.daemon.queue_store import SCHEMA_VERSION
 from tests.system.support import LTCTL, LTD, Ltd, wait_until
 
 
@@ -183,6 +185,26 @@ def test_config_errors_locking_and_socket_in_use(ltd_factory: Callable[..., Ltd]
     )  # fmt: skip
     assert third.returncode == 1 and "in use" in third.stderr
     assert ltd.request("ping")["pong"] is True  # the first daemon kept its socket
+
+
+def test_a_queue_from_a_newer_version_stops_ltd_and_is_left_untouched(ltd_factory: Callable[..., Ltd]) -> None:
+    ltd = ltd_factory("")
+    ltd.state_dir.mkdir()
+    queue = ltd.state_dir / "queue.sqlite3"
+    con = sqlite3.connect(queue)
+    con.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, state TEXT)")
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.commit()
+    con.close()
+    data = queue.read_bytes()
+    done = subprocess.run(
+        [LTD, "--config", str(ltd.config), "--state-dir", str(ltd.state_dir), "--socket", ltd.socket],
+        capture_output=True, text=True, timeout=30, env=ltd.env,
+    )  # fmt: skip
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done
+    assert f"cannot open the queue {queue}: it is version {SCHEMA_VERSION + 1}" in done.stderr
+    assert "newer lazy-transcode" in done.stderr
+    assert queue.read_bytes() == data
 
 
 def test_library_roots_after_resolving_symlinks(ltd_factory: Callable[..., Ltd], tmp_path: Path) -> None:

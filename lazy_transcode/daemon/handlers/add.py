@@ -95,12 +95,8 @@ async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
             protocol.BAD_ARGS, f"priority must be in [{PRIORITY_RANGE[0]}, {PRIORITY_RANGE[1]}]"
         )
     files = await asyncio.to_thread(collect, raws, ctx.config.library_roots)
-    pending = {job.input: job.id for job in ctx.store.all() if job.state in ("queued", "running", "paused")}
+    pending = {job.input: job.id for job in ctx.store.all() if job.state in protocol.ACTIVE_STATES}
     skipped = [{"file": str(f), "job": pending[str(f)]} for f in files if str(f) in pending]
     new = [str(f) for f in files if str(f) not in pending]
-    ids = ctx.store.add(((f, options.to_dict()) for f in new), priority=priority, paused=paused)
-    for job_id, file in zip(ids, new, strict=True):
-        ctx.scheduler.events.job_state(job_id, "paused" if paused else "queued", file=file)
-    ctx.scheduler.on_change()
-    ctx.scheduler.wake()
+    ids = ctx.scheduler.add([(f, options.to_dict()) for f in new], priority=priority, paused=paused)
     return {"ids": ids, "files": new, "skipped": skipped}

@@ -1,21 +1,28 @@
-"""The persistent queue: order, states, recovery, and no lost commit under SIGKILL."""
+"""The persistent queue: order, states, recovery, versions and migrations, and no lost commit under SIGKILL."""
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lazy_transcode.daemon.queue_store import QueueStore
+from lazy_transcode.daemon.queue_store import SCHEMA_VERSION, QueueStore, QueueVersionError
+
+V0_1_0_QUEUE = Path(__file__).parents[2] / "fixtures" / "v0_1_0" / "queue.sqlite3"
 
 
 def test_add_order_and_states(tmp_path: Path) -> None:
     store = QueueStore(tmp_path / "q.sqlite3")
+    assert raw(tmp_path / "q.sqlite3", "PRAGMA user_version") == [(SCHEMA_VERSION,)]  # a new queue is current
     low = store.add([("/a.mkv", {"mode": "qp"}), ("/b.mkv", {"mode": "qp"})])
     high = store.add([("/c.mkv", {"mode": "vbr"})], priority=5)
     paused = store.add([("/d.mkv", {})], paused=True)
@@ -72,3 +79,104 @@ def test_sigkill_at_any_instant_loses_no_acknowledged_change(tmp_path: Path) -> 
         store.requeue_interrupted()
         store.close()
     assert len(acknowledged) > 3
+
+
+def raw(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """A statement on the file itself, through a connection of its own (committed and closed)."""
+    con = sqlite3.connect(db, isolation_level=None)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def copy_of_v0_1_0(tmp_path: Path) -> Path:
+    db = tmp_path / "queue.sqlite3"
+    shutil.copyfile(V0_1_0_QUEUE, db)
+    return db
+
+
+def test_a_0_1_0_queue_is_migrated_keeping_every_row_and_resumes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = copy_of_v0_1_0(tmp_path)
+    assert raw(db, "PRAGMA user_version") == [(0,)]
+    rows_0_1_0 = raw(db, "SELECT * FROM jobs ORDER BY id")
+    caplog.set_level(logging.INFO, logger="lazy_transcode.daemon.queue_store")
+
+    store = QueueStore(db)
+    assert SCHEMA_VERSION >= 1 and raw(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert raw(db, "SELECT * FROM jobs ORDER BY id") == rows_0_1_0  # every column of every row kept
+    jobs = {job.id: job for job in store.all()}
+    assert {i: (j.input, j.state, j.priority) for i, j in jobs.items()} == {
+        1: ("/tmp/fx/done.mp4", "completed", 0),
+        2: ("/tmp/fx/film.mp4", "running", 0),
+        3: ("/tmp/fx/later.mp4", "queued", 0),
+        4: ("/tmp/fx/held.mp4", "paused", 5),
+    }
+    assert all(j.options["mode"] == "qp" and j.options["qp"] == 30 for j in jobs.values())
+    assert jobs[1].result is not None and jobs[1].result["output_file"] == "/tmp/fx/done_q30.mkv"
+    assert jobs[2].progress == {"step": "encode", "percent": 50.0}
+    assert store.get_meta("held") == "0"
+    assert f"migrated from version 0 to {SCHEMA_VERSION}" in caplog.text
+
+    assert store.requeue_interrupted() == [2]
+    assert store.get(2).state == "queued" and store.get(2).progress == {"step": "encode", "percent": 50.0}
+    assert store.next_queued().id == 2 and store.add([("/tmp/fx/new.mp4", {})]) == [5]  # first in line again
+    store.close()
+
+    before = raw(db, "SELECT * FROM jobs ORDER BY id")
+    caplog.clear()
+    again = QueueStore(db)  # already current: no migration, no write
+    assert again.db.total_changes == 0 and "migrated" not in caplog.text
+    assert raw(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert raw(db, "SELECT * FROM jobs ORDER BY id") == before
+    again.close()
+
+
+def test_unknown_states_become_failed_saying_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = copy_of_v0_1_0(tmp_path)
+    raw(db, "UPDATE jobs SET state = 'exploded' WHERE id = 3")
+    others = raw(db, "SELECT * FROM jobs WHERE id != 3 ORDER BY id")
+    store = QueueStore(db)
+    job = store.get(3)
+    assert job is not None and job.state == "failed"
+    assert job.error == "the queue held an unknown state 'exploded' for this job"
+    assert (job.input, job.priority, job.options["qp"]) == ("/tmp/fx/later.mp4", 0, 30)
+    assert raw(db, "SELECT * FROM jobs WHERE id != 3 ORDER BY id") == others
+    assert "job 3 had an unknown state 'exploded'" in caplog.text
+    store.close()
+    raw(db, "UPDATE jobs SET state = 'running ' WHERE id = 4")  # a hand edit of a current file is caught too
+    store = QueueStore(db)
+    assert store.get(4).state == "failed" and "'running '" in store.get(4).error
+    store.close()
+
+
+def newer_wal_queue(db: Path, version: int) -> None:
+    store = QueueStore(db)
+    store.add([("/a.mkv", {"mode": "qp"})])
+    store.close()
+    raw(db, f"PRAGMA user_version = {version}")
+
+
+def newer_rollback_journal_queue(db: Path, version: int) -> None:
+    raw(db, "CREATE TABLE jobs (id INTEGER PRIMARY KEY, state TEXT, shiny_new_column BLOB)")
+    raw(db, f"PRAGMA user_version = {version}")
+
+
+@pytest.mark.parametrize("make", [newer_wal_queue, newer_rollback_journal_queue])
+@pytest.mark.parametrize("version", [SCHEMA_VERSION + 1, 1000, -1])
+def test_a_queue_of_an_unknown_version_is_refused_and_left_byte_identical(
+    tmp_path: Path, make: Any, version: int
+) -> None:
+    db = tmp_path / "queue.sqlite3"
+    make(db, version)
+    files = sorted(os.listdir(tmp_path))
+    data = db.read_bytes()
+    with pytest.raises(QueueVersionError) as info:
+        QueueStore(db)
+    message = str(info.value)
+    assert f"version {version}" in message and "left untouched" in message and "\n" not in message
+    if version > SCHEMA_VERSION:
+        assert "newer lazy-transcode" in message
+    assert db.read_bytes() == data and sorted(os.listdir(tmp_path)) == files

@@ -198,3 +198,18 @@ def test_shutdown_checkpoints_running_and_keeps_paused(tmp_path: Path) -> None:
         assert store.get(1).progress["percent"] == 10.0  # last progress kept for `list` after restart
 
     asyncio.run(scenario())
+
+
+def test_two_cancels_of_one_job_cancel_it_once(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        sched, store, engine, _ = make(tmp_path)
+        store.add([("/a", {}), ("/b", {})])
+        loop = asyncio.create_task(sched.run())
+        await settle()
+        first, second = await asyncio.gather(sched.cancel([1, 2]), sched.cancel([2]))
+        assert sorted(first + second) == [1, 2]  # job 2 was cancelled by whichever came first, and only once
+        assert states(store) == {1: "cancelled", 2: "cancelled"} and engine.started == ["/a"]
+        await sched.shutdown(2.0)
+        await loop
+
+    asyncio.run(scenario())
