@@ -48,10 +48,12 @@ def test_interrupted_encode_resumes_mid_file(tmp_path: Path) -> None:
 
 
 def test_interrupted_search_finishes(tmp_path: Path) -> None:
+    """Its probes were keyed by the file's old path, so the moved library measures them again."""
     lay_out_library(tmp_path, names=("search.mp4",))
     run = run_cli("-v", *ENCODE, "--vmaf-target", "90", str(tmp_path / "search.mp4"), env=TAG)
     assert run.returncode == 0, run.stderr
     assert "resuming from step 'quality_search'" in run.stderr
     assert "corrupt" not in run.stderr
-    [output] = tmp_path.glob("search_q*.mkv")
-    assert scan_video_frames(output).frame_count == 200
+    # This test pattern compresses badly: the search ends in a skip, with the measured reason.
+    assert "search.mp4: skipped: predicted output" in run.stdout and "saving below 5%" in run.stdout
+    assert {p.name for p in tmp_path.iterdir()} == {"search.mp4"}
