@@ -39,7 +39,7 @@ class Settings:
 
     @property
     def endpoint(self) -> str:
-        from lazy_transcode.daemon.paths import client_endpoint
+        from lazy_transcode.endpoints import client_endpoint
 
         return client_endpoint(self.socket)
 

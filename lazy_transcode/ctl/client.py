@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lazy_transcode.daemon.paths import ipc_path
+from lazy_transcode.endpoints import ipc_path
 
 _counter = itertools.count(1)
 

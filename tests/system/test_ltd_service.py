@@ -231,7 +231,8 @@ def test_ltctl_resumable_and_cleanup_work_without_a_daemon(tmp_path: Path) -> No
     assert done.returncode == 0 and done.stdout.strip() == "[]", done
     done = subprocess.run([LTCTL, "cleanup", str(tmp_path), "--days", "3"], env=env, capture_output=True, text=True)
     assert done.returncode == 0 and "removed 0" in done.stdout, done
-    env["XDG_RUNTIME_DIR"] = str(tmp_path)
+    # No daemon at the socket ltctl is pointed at (not the host's default ones, which a real ltd may hold).
+    env["LAZY_TRANSCODE_SOCKET"] = f"ipc://{tmp_path}/lazy-transcode/ltd.sock"
     done = subprocess.run(
         [sys.executable, "-m", "lazy_transcode.ctl.app", "ping"], env=env, capture_output=True, text=True
     )

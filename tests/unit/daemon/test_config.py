@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lazy_transcode import endpoints
 from lazy_transcode.daemon import paths
 from lazy_transcode.daemon.config import ConfigError, build_config, find_config_file, load_config
 from lazy_transcode.daemon.main import main
@@ -32,7 +33,8 @@ def test_systemd_directories_win(tmp_path: Path) -> None:
 
 
 def test_fallbacks(tmp_path: Path) -> None:
-    assert paths.default_socket({}, uid=42) == "ipc:///tmp/lazy-transcode-42/ltd.sock"
+    assert endpoints.default_socket({}, uid=42) == "ipc:///tmp/lazy-transcode-42/ltd.sock"
+    assert endpoints.default_socket({}, uid=42, tmp_dir=str(tmp_path)) == f"ipc://{tmp_path}/lazy-transcode-42/ltd.sock"
     assert paths.default_state_dir({"XDG_STATE_HOME": "/s"}) == Path("/s/lazy-transcode")
 
 
