@@ -15,6 +15,7 @@ from typing import Any
 
 from lazy_transcode import endpoints
 from lazy_transcode.daemon import paths
+from lazy_transcode.options import JobOptions, OptionError
 
 EX_CONFIG = 78
 KEYS = ("socket", "events_socket", "state_dir", "workers", "checkpoint_interval", "library_roots", "ffmpeg", "defaults")
@@ -138,13 +139,10 @@ def build_config(
 
 
 def _check_defaults(defaults: dict[str, Any]) -> None:
-    from lazy_transcode.jobs.api import JobOptions, OptionError
-
+    """Every key and value of `[defaults]`, as the job options declare them; the message names the key."""
     try:
         JobOptions.from_dict(defaults)
     except OptionError as exc:
-        raise ConfigError(f"defaults: {exc}") from None
-    except TypeError as exc:
         raise ConfigError(f"defaults: {exc}") from None
 
 

@@ -21,6 +21,7 @@ from lazy_transcode.media.binary import FFmpegError, capabilities, ffmpeg_exe
 from lazy_transcode.media.encoders import EncodeSettings, get_profile
 from lazy_transcode.media.probe import ProbeError, probe
 from lazy_transcode.media.process import FFmpegRunError
+from lazy_transcode.options import operation_fields
 from lazy_transcode.state.errors import StateError
 from lazy_transcode.state.manager import UniversalStateManager
 from lazy_transcode.state.operation import TranscodeOperation
@@ -34,23 +35,9 @@ EFFICIENT_CODECS = {"hevc": "HEVC", "av1": "AV1", "libdav1d": "AV1", "libaom-av1
 def make_operation(source: Path, options: JobOptions) -> TranscodeOperation:
     profile = get_profile(options.encoder)
     return TranscodeOperation(
-        operation_type=options.mode,
         input_file=str(source),
-        encoder=options.encoder,
         encoder_type="hardware" if profile.hardware else "software",
-        target_vmaf=options.vmaf_target,
-        target_qp=options.qp,
-        vmaf_tolerance=options.vmaf_tol,
-        preset=options.preset,
-        samples=options.samples,
-        output_dir=options.output_dir,
-        replace_original=options.replace,
-        extra={
-            "container": options.container,
-            "piece_seconds": options.piece_seconds,
-            "force": options.force,
-            "min_saving": options.min_saving,
-        },
+        **operation_fields(options),
     )
 
 

@@ -94,6 +94,27 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     assert key in message and str(file) in message and "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("text", "option"),
+    [
+        ("qp = 300", "qp"),
+        ('qp = "30"', "qp"),
+        ('mode = "fast"', "mode"),
+        ("bogus = 1", "bogus"),
+        ("vmaf_target = 0", "vmaf_target"),
+        ("samples = true", "samples"),
+        ('replace = true\noutput_dir = "/o"', "output_dir"),
+    ],
+)
+def test_bad_defaults_name_the_option(tmp_path: Path, text: str, option: str) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text("[defaults]\n" + text + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(file), None, env_for(tmp_path))
+    message = str(info.value)
+    assert "defaults: " in message and option in message and "\n" not in message
+
+
 def test_ltd_exits_78_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     file = tmp_path / "c.toml"
     file.write_text("colour = 'blue'\n")
