@@ -15,9 +15,10 @@ from typing import Annotated, Any
 
 import typer
 
-from lazy_transcode.ctl.client import DaemonError, Unreachable, request
+from lazy_transcode.ctl.client import BadArguments, DaemonError, Unreachable, request
 
 EX_DAEMON_ERROR = 1
+EX_USAGE = 2
 EX_UNAVAILABLE = 69
 FINAL_STATES = ("completed", "failed", "cancelled", "skipped")
 
@@ -75,6 +76,8 @@ def call(settings: Settings, cmd: str, args: dict[str, Any] | None = None) -> An
     """One request; the exit codes of the contract on failure."""
     try:
         return request(settings.endpoint, cmd, args, timeout=settings.timeout)
+    except BadArguments as exc:
+        raise _fail(str(exc), EX_USAGE) from None
     except Unreachable as exc:
         raise _fail(str(exc), EX_UNAVAILABLE) from None
     except DaemonError as exc:

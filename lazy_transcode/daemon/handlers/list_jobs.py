@@ -10,8 +10,7 @@ from lazy_transcode.jobs.api import JOB_STATES
 
 
 async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    protocol.reject_unknown(args, ("states",))
-    states = protocol.take(args, "states", list, [], max_len=len(JOB_STATES))
+    states = args["states"]
     for state in states:
         if state not in JOB_STATES:
             raise protocol.ProtocolError(protocol.BAD_ARGS, f"unknown state {str(state)[:32]!r}")

@@ -32,6 +32,20 @@ def test_usage_errors_are_2() -> None:
     assert runner.invoke(app, ["--timeout", "0", "ping"]).exit_code == 2
 
 
+def test_arguments_the_protocol_refuses_are_usage_errors_found_before_the_socket(tmp_path: Path) -> None:
+    endpoint = f"ipc://{tmp_path}/x/ltd.sock"  # nothing listens: these fail before it is looked at
+    for args in (
+        ["status", "0"],
+        ["cancel", str(2**63)],
+        ["pause", "1", str(2**63)],
+        ["add", str(tmp_path), "--priority", "5000"],
+    ):
+        result = runner.invoke(app, ["--socket", endpoint, *args])
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("ltctl: ") and " must " in lines[0], lines
+
+
 def test_fmt_eta() -> None:
     assert (fmt_eta(None), fmt_eta(5), fmt_eta(65), fmt_eta(3725)) == ("", "0:05", "1:05", "1:02:05")
 
