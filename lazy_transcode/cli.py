@@ -17,64 +17,41 @@ import time
 from pathlib import Path
 
 from lazy_transcode import __version__
-from lazy_transcode.jobs.api import (
-    CONTAINERS,
-    MODES,
-    VERIFY_MODES,
-    JobControl,
-    JobOptions,
-    JobResult,
-    JobStopped,
-    OptionError,
-    Progress,
-)
+from lazy_transcode.jobs.api import JobControl, JobOptions, JobResult, JobStopped, OptionError, Progress
 from lazy_transcode.media.discover import expand
+from lazy_transcode.options import OPTIONS
 from lazy_transcode.state.integration import add_state_management_args, handle_state_cli
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def add_job_options(parser: argparse.ArgumentParser) -> None:
-    """The contract's job options (shared with `ltctl add`)."""
+    """The job options of `lazy_transcode.options` (the same as `ltctl add`'s) as flags."""
     group = parser.add_argument_group("Job options")
-    group.add_argument("--mode", choices=MODES, default="qp", help="qp (CRF/QP), vbr (bitrate) or auto")
-    group.add_argument("--vmaf-target", type=float, default=95.0, metavar="F", help="target VMAF (default 95)")
-    group.add_argument("--vmaf-tol", type=float, default=1.0, metavar="F", help="VMAF tolerance (default 1.0)")
-    group.add_argument("--encoder", default="libx265", help="libx265, libsvtav1, libx264, hevc_nvenc, ...")
-    group.add_argument("--preset", default=None, help="encoder preset (default: the encoder's)")
-    group.add_argument("--qp", type=int, default=None, metavar="N", help="fixed quality: no VMAF search")
-    group.add_argument("--samples", type=int, default=None, metavar="N", help="sample clips for the search")
-    out = group.add_mutually_exclusive_group()
-    out.add_argument("--output-dir", default=None, metavar="DIR", help="where outputs go (default: beside)")
-    out.add_argument("--replace", action="store_true", help="replace the source once the output is verified")
-    group.add_argument("--force", action="store_true", help="transcode even an already efficient file")
-    group.add_argument("--container", choices=CONTAINERS, default="mkv", help="output container (default mkv)")
-    group.add_argument(
-        "--verify",
-        choices=VERIFY_MODES,
-        default="full",
-        help="full: decode every frame of the output before placing it (default); quick: check frames,"
-        " timestamps and streams only, about 5%% less CPU",
-    )
-    group.add_argument("--piece-seconds", type=float, default=10.0, metavar="S", help=argparse.SUPPRESS)
+    exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for option in OPTIONS:
+        if option.excludes:
+            exclusive[option.name] = exclusive[option.excludes] = group.add_mutually_exclusive_group()
+    for option in OPTIONS:
+        if option.flag is None:
+            continue
+        where = exclusive.get(option.name, group)
+        text = argparse.SUPPRESS if option.hidden else option.help_text.replace("%", "%%")
+        if option.type is bool:
+            where.add_argument(option.flag, action="store_true", help=text)
+            continue
+        where.add_argument(
+            option.flag, type=option.type, choices=option.choices, default=option.default, metavar=option.metavar,
+            help=text,
+        )  # fmt: skip
 
 
 def options_from_args(args: argparse.Namespace) -> JobOptions:
-    return JobOptions(
-        mode=args.mode,
-        vmaf_target=args.vmaf_target,
-        vmaf_tol=args.vmaf_tol,
-        encoder=args.encoder,
-        preset=args.preset,
-        qp=args.qp,
-        samples=args.samples,
-        output_dir=str(Path(args.output_dir).absolute()) if args.output_dir else None,
-        replace=args.replace,
-        force=args.force,
-        container=args.container,
-        piece_seconds=args.piece_seconds,
-        verify=args.verify,
-    ).validate()
+    given = {option.name: getattr(args, option.name) for option in OPTIONS if option.flag is not None}
+    for option in OPTIONS:
+        if option.path and given.get(option.name):
+            given[option.name] = str(Path(given[option.name]).absolute())
+    return JobOptions(**given).validate()
 
 
 def build_parser() -> argparse.ArgumentParser:

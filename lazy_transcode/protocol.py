@@ -11,17 +11,19 @@ raises `ProtocolError` with a code and a one-line message, never another excepti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
+
+from lazy_transcode.options import OptionError, check_given
 
 VERSION = 1
 MAX_REQUEST_BYTES = 1024 * 1024  # also the daemon's ZMQ_MAXMSGSIZE
 MAX_REPLY_BYTES = 256 * 1024 * 1024  # `list` of a huge queue is big; the client trusts its daemon more
 MAX_ID_LEN = 128
-
-COMMANDS = ("add", "list", "status", "pause", "resume", "cancel", "ping")
 
 # Error codes of an error reply.
 BAD_REQUEST = "bad_request"  # not msgpack, not a map, missing/ill-typed envelope fields
@@ -88,7 +90,7 @@ def build_request(request_id: str | int, cmd: str, args: dict[str, Any] | None =
 
 
 def parse_request(data: bytes) -> Request:
-    """Validate a request envelope (the command's own arguments are checked by its handler)."""
+    """Validate a request envelope and its command's arguments (against the command's declaration below)."""
     msg = unpack(data)
     if not isinstance(msg, dict):
         raise ProtocolError(BAD_REQUEST, f"a request must be a map, not {type(msg).__name__}")
@@ -106,9 +108,10 @@ def parse_request(data: bytes) -> Request:
         raise ProtocolError(BAD_REQUEST, "cmd must be a string", rid)
     if cmd not in COMMANDS:
         raise ProtocolError(UNKNOWN_COMMAND, f"unknown command {cmd[:64]!r}", rid)
-    args = msg.get("args", {})
-    if not isinstance(args, dict):
-        raise ProtocolError(BAD_ARGS, "args must be a map", rid)
+    try:
+        args = check_args(cmd, msg.get("args", {}))
+    except ProtocolError as exc:
+        raise ProtocolError(exc.code, exc.message, rid) from None
     return Request(id=rid, cmd=cmd, args=args)
 
 
@@ -143,47 +146,138 @@ def parse_reply(data: bytes) -> Reply:
     )
 
 
-# --- argument checks shared by the handlers ---------------------------------------------------------
+# --- the commands and their arguments, declared once ------------------------------------------------
+# ltctl checks each request against these before sending it (`build_command`); the daemon checks every
+# request in `parse_request`, so a handler receives each declared argument, defaults filled in, and no other.
 
 _MISSING = object()
+JOB_ID_RANGE = (1, 2**63 - 1)  # the queue keeps ids as SQLite integers (signed 64 bits)
+PRIORITY_RANGE = (-1000, 1000)
+MAX_PATHS = 100_000
+MAX_IDS = 100_000
+MAX_TEXT_LEN = 4096  # a string argument, or a string in a list (a path)
 
 
-def take(
-    args: dict[str, Any], name: str, types: type | tuple[type, ...], default: Any = _MISSING, *, max_len: int = 4096
-) -> Any:
-    """One argument of a command, type-checked (bool is never an int); BAD_ARGS when wrong."""
-    value = args.get(name, _MISSING)
-    if value is _MISSING or (value is None and default is not _MISSING):
-        if default is _MISSING:
-            raise ProtocolError(BAD_ARGS, f"missing argument {name!r}")
-        return default
-    wanted = types if isinstance(types, tuple) else (types,)
-    if isinstance(value, bool) and bool not in wanted:
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a command: the types it may have, its default when left out (or nil), its limits."""
+
+    types: tuple[type, ...]
+    default: Any = _MISSING  # _MISSING: required
+    bounds: tuple[int, int] | None = None  # of an integer, or of each integer of a list
+    max_len: int = MAX_TEXT_LEN  # characters of a string, items of a list, entries of a map
+    items: type | None = None  # a list's items: int (within bounds) or str (non-empty, no NUL, <= MAX_TEXT_LEN)
+    check: Callable[[Any], Any] | None = None  # checks the contents further and returns the clean value
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command: its arguments, and those of which at least one must be given (non-empty or true)."""
+
+    name: str
+    args: dict[str, Arg] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+    needs_message: str = ""
+
+
+def _job_options(given: dict[str, Any]) -> dict[str, Any]:
+    """The job options a request gives, each checked as declared (the daemon's [defaults] fill the rest)."""
+    try:
+        return check_given(given)
+    except OptionError as exc:
+        raise ProtocolError(BAD_ARGS, str(exc)) from None
+
+
+def _known_states(states: list[str]) -> list[str]:
+    for state in states:
+        if state not in JobState.__members__.values():
+            raise ProtocolError(BAD_ARGS, f"unknown state {state[:32]!r}")
+    return states
+
+
+_IDS = Arg((list,), [], bounds=JOB_ID_RANGE, max_len=MAX_IDS, items=int)
+_SELECTION = {"ids": _IDS, "all": Arg((bool,), False)}
+
+DECLARED = (
+    Command(
+        "add",
+        {
+            "paths": Arg((list,), items=str, max_len=MAX_PATHS),
+            "options": Arg((dict,), {}, max_len=64, check=_job_options),
+            "paused": Arg((bool,), False),
+            "priority": Arg((int,), 0, bounds=PRIORITY_RANGE),
+        },
+        needs=("paths",),
+        needs_message="give at least one path",
+    ),
+    Command("list", {"states": Arg((list,), [], max_len=16, items=str, check=_known_states)}),
+    Command("status", {"id": Arg((int,), None, bounds=JOB_ID_RANGE)}),
+    Command("pause", _SELECTION, needs=("ids", "all"), needs_message="give job ids or all"),
+    Command("resume", _SELECTION, needs=("ids", "all"), needs_message="give job ids or all"),
+    Command("cancel", {"ids": _IDS}, needs=("ids",), needs_message="give job ids"),
+    Command("ping"),
+)
+COMMAND_SPECS: dict[str, Command] = {command.name: command for command in DECLARED}
+COMMANDS = tuple(COMMAND_SPECS)
+
+
+def build_command(request_id: str | int, cmd: str, args: dict[str, Any] | None = None) -> bytes:
+    """A request whose arguments were checked against the command's declaration (ProtocolError if not).
+
+    It carries the arguments as given, not the defaults, so the daemon's own defaults apply.
+    """
+    check_args(cmd, args or {})
+    return build_request(request_id, cmd, args)
+
+
+def check_args(cmd: str, args: Any) -> dict[str, Any]:
+    """A command's arguments checked against its declaration, with every default filled in; BAD_ARGS if wrong."""
+    command = COMMAND_SPECS.get(cmd)
+    if command is None:
+        raise ProtocolError(UNKNOWN_COMMAND, f"unknown command {str(cmd)[:64]!r}")
+    if not isinstance(args, dict):
+        raise ProtocolError(BAD_ARGS, "args must be a map")
+    reject_unknown(args, tuple(command.args))
+    clean: dict[str, Any] = {}
+    for name, arg in command.args.items():
+        value = args.get(name, _MISSING)
+        if value is _MISSING or (value is None and arg.default is not _MISSING):
+            if arg.default is _MISSING:
+                raise ProtocolError(BAD_ARGS, f"missing argument {name!r}")
+            clean[name] = copy.copy(arg.default)
+        else:
+            clean[name] = _checked(name, arg, value)
+    if command.needs and not any(clean[name] for name in command.needs):
+        raise ProtocolError(BAD_ARGS, command.needs_message)
+    return clean
+
+
+def _checked(name: str, arg: Arg, value: Any) -> Any:
+    """One argument's value: its type (bool is never an int), length, bounds and items."""
+    if isinstance(value, bool) and bool not in arg.types:
         raise ProtocolError(BAD_ARGS, f"argument {name!r} has the wrong type (bool)")
-    if not isinstance(value, wanted):
+    if not isinstance(value, arg.types):
         raise ProtocolError(BAD_ARGS, f"argument {name!r} has the wrong type ({type(value).__name__})")
-    if isinstance(value, str | list | dict) and len(value) > max_len:
+    if isinstance(value, str | list | dict) and len(value) > arg.max_len:
         raise ProtocolError(BAD_ARGS, f"argument {name!r} is too long")
-    return value
+    if isinstance(value, int) and not isinstance(value, bool) and arg.bounds is not None:
+        low, high = arg.bounds
+        if not low <= value <= high:
+            raise ProtocolError(BAD_ARGS, f"{name} must be in [{low}, {high}], not {value}"[:200])
+    if isinstance(value, list) and arg.items is not None:
+        for item in value:
+            _check_item(name, arg, item)
+    return arg.check(value) if arg.check is not None else value
 
 
-def take_ids(args: dict[str, Any], name: str = "ids") -> list[int]:
-    """A list of job ids (positive integers)."""
-    ids = take(args, name, list, [], max_len=100_000)
-    for job_id in ids:
-        if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id <= 0:
-            raise ProtocolError(BAD_ARGS, f"job ids must be positive integers, not {job_id!r}"[:200])
-    return ids
-
-
-def take_selection(args: dict[str, Any]) -> tuple[list[int], bool]:
-    """`ids` and/or `all` of a command acting on jobs (pause, resume); at least one is required."""
-    reject_unknown(args, ("ids", "all"))
-    ids = take_ids(args)
-    all_jobs = take(args, "all", bool, False)
-    if not ids and not all_jobs:
-        raise ProtocolError(BAD_ARGS, "give job ids or all")
-    return ids, all_jobs
+def _check_item(name: str, arg: Arg, item: Any) -> None:
+    if arg.items is int:
+        low, high = arg.bounds or (-(2**63), 2**63 - 1)
+        if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
+            raise ProtocolError(BAD_ARGS, f"{name} must hold integers in [{low}, {high}], not {item!r}"[:200])
+        return
+    if not isinstance(item, str) or not item or len(item) > MAX_TEXT_LEN or "\0" in item:
+        raise ProtocolError(BAD_ARGS, f"{name} must hold non-empty strings (no NUL, at most {MAX_TEXT_LEN})")
 
 
 def reject_unknown(args: dict[str, Any], known: tuple[str, ...]) -> None:

@@ -15,9 +15,11 @@ from typing import Annotated, Any
 
 import typer
 
-from lazy_transcode.ctl.client import DaemonError, Unreachable, request
+from lazy_transcode.ctl.client import BadArguments, DaemonError, Unreachable, request
+from lazy_transcode.ctl.job_options import given_options, with_job_options
 
 EX_DAEMON_ERROR = 1
+EX_USAGE = 2
 EX_UNAVAILABLE = 69
 FINAL_STATES = ("completed", "failed", "cancelled", "skipped")
 
@@ -39,7 +41,7 @@ class Settings:
 
     @property
     def endpoint(self) -> str:
-        from lazy_transcode.daemon.paths import client_endpoint
+        from lazy_transcode.endpoints import client_endpoint
 
         return client_endpoint(self.socket)
 
@@ -75,6 +77,8 @@ def call(settings: Settings, cmd: str, args: dict[str, Any] | None = None) -> An
     """One request; the exit codes of the contract on failure."""
     try:
         return request(settings.endpoint, cmd, args, timeout=settings.timeout)
+    except BadArguments as exc:
+        raise _fail(str(exc), EX_USAGE) from None
     except Unreachable as exc:
         raise _fail(str(exc), EX_UNAVAILABLE) from None
     except DaemonError as exc:
@@ -113,47 +117,23 @@ def ping(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 
 
 @app.command()
+@with_job_options
 def add(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Video files or folders (expanded recursively).")],
-    mode: Annotated[str | None, typer.Option(help="qp | vbr | auto")] = None,
-    vmaf_target: Annotated[float | None, typer.Option(help="Target VMAF (default 95).")] = None,
-    vmaf_tol: Annotated[float | None, typer.Option(help="VMAF tolerance (default 1.0).")] = None,
-    encoder: Annotated[str | None, typer.Option(help="libx265, libsvtav1, libx264, hevc_nvenc, ...")] = None,
-    preset: Annotated[str | None, typer.Option(help="Encoder preset.")] = None,
-    qp: Annotated[int | None, typer.Option(help="Fixed quality, no search.")] = None,
-    samples: Annotated[int | None, typer.Option(help="Sample clips for the quality search.")] = None,
-    output_dir: Annotated[Path | None, typer.Option(help="Output folder (default: beside the source).")] = None,
-    replace: Annotated[bool, typer.Option("--replace", help="Replace the source once the output is verified.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Transcode even an already efficient file.")] = False,
-    container: Annotated[str | None, typer.Option(help="mkv | mp4")] = None,
-    verify: Annotated[
-        str | None, typer.Option(help="full (decode every frame before placing; default) | quick (no decode).")
-    ] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Queue the jobs paused.")] = False,
     priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
     json_out: JsonOpt = False,
+    **options: Any,
 ) -> None:
     """Queue one job per video file; print the new job ids."""
     settings = _settings(ctx, json_out)
-    options: dict[str, Any] = {
-        "mode": mode,
-        "vmaf_target": vmaf_target,
-        "vmaf_tol": vmaf_tol,
-        "encoder": encoder,
-        "preset": preset,
-        "qp": qp,
-        "samples": samples,
-        "output_dir": os.path.abspath(output_dir) if output_dir else None,
-        "container": container,
-        "verify": verify,
+    args = {
+        "paths": [os.path.abspath(p) for p in paths],
+        "options": given_options(options),
+        "paused": paused,
+        "priority": priority,
     }
-    options = {key: value for key, value in options.items() if value is not None}
-    if replace:
-        options["replace"] = True
-    if force:
-        options["force"] = True
-    args = {"paths": [os.path.abspath(p) for p in paths], "options": options, "paused": paused, "priority": priority}
     result = call(settings, "add", args)
     if settings.json:
         emit_json(result)

@@ -15,13 +15,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lazy_transcode.daemon.paths import ipc_path
+from lazy_transcode.endpoints import ipc_path
 
 _counter = itertools.count(1)
 
 
 class Unreachable(Exception):
     """The daemon cannot be reached (exit 69); the message is one line naming the socket."""
+
+
+class BadArguments(Exception):
+    """The request breaks its command's declaration in `protocol` (exit 2): caught before it is sent."""
 
 
 class DaemonError(Exception):
@@ -81,19 +85,23 @@ def check_endpoint(endpoint: str) -> None:
 
 
 def request(endpoint: str, cmd: str, args: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
-    """Send one request and return the reply's result; DaemonError or Unreachable otherwise."""
+    """Send one request and return the reply's result; BadArguments, DaemonError or Unreachable otherwise."""
     import zmq
 
     from lazy_transcode import protocol
 
-    check_endpoint(endpoint)
     request_id = f"{os.getpid()}-{next(_counter)}"
+    try:
+        payload = protocol.build_command(request_id, cmd, args or {})
+    except protocol.ProtocolError as exc:
+        raise BadArguments(exc.message) from None
+    check_endpoint(endpoint)
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     try:
         sock.connect(endpoint)
-        sock.send(protocol.build_request(request_id, cmd, args or {}))
+        sock.send(payload)
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lazy_transcode import endpoints
 from lazy_transcode.daemon import paths
+from lazy_transcode.options import JobOptions, OptionError
 
 EX_CONFIG = 78
 KEYS = ("socket", "events_socket", "state_dir", "workers", "checkpoint_interval", "library_roots", "ffmpeg", "defaults")
@@ -67,7 +69,7 @@ def _endpoint(key: str, value: Any) -> str:
         raise ConfigError(f"{key}: must be a non-empty string like ipc:///path/ltd.sock")
     if not value.startswith("ipc://"):
         raise ConfigError(f"{key}: only ipc:// endpoints are allowed, not {value!r}")
-    if paths.ipc_path(value) is None or not paths.ipc_path(value).is_absolute():  # type: ignore[union-attr]
+    if endpoints.ipc_path(value) is None or not endpoints.ipc_path(value).is_absolute():  # type: ignore[union-attr]
         raise ConfigError(f"{key}: {value!r} must name an absolute socket path")
     return value
 
@@ -97,8 +99,8 @@ def build_config(
         if value is not None:
             merged[key] = value
     try:
-        socket = _endpoint("socket", merged.get("socket", paths.default_socket(env)))
-        events = _endpoint("events_socket", merged.get("events_socket", paths.events_beside(socket)))
+        socket = _endpoint("socket", merged.get("socket", endpoints.default_socket(env)))
+        events = _endpoint("events_socket", merged.get("events_socket", endpoints.events_beside(socket)))
         if events == socket:
             raise ConfigError("events_socket: must differ from socket")
         state_dir = merged.get("state_dir", str(paths.default_state_dir(env)))
@@ -137,13 +139,10 @@ def build_config(
 
 
 def _check_defaults(defaults: dict[str, Any]) -> None:
-    from lazy_transcode.jobs.api import JobOptions, OptionError
-
+    """Every key and value of `[defaults]`, as the job options declare them; the message names the key."""
     try:
         JobOptions.from_dict(defaults)
     except OptionError as exc:
-        raise ConfigError(f"defaults: {exc}") from None
-    except TypeError as exc:
         raise ConfigError(f"defaults: {exc}") from None
 
 

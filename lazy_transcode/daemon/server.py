@@ -20,7 +20,7 @@ import zmq.asyncio
 from lazy_transcode import protocol
 from lazy_transcode.daemon.context import Context
 from lazy_transcode.daemon.handlers import HANDLERS
-from lazy_transcode.daemon.paths import ipc_path
+from lazy_transcode.endpoints import ipc_path
 
 log = logging.getLogger(__name__)
 

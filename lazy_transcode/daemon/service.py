@@ -21,11 +21,11 @@ from lazy_transcode.daemon.config import Config
 from lazy_transcode.daemon.context import Context
 from lazy_transcode.daemon.events import EventBus
 from lazy_transcode.daemon.notify import Notifier, status_line
-from lazy_transcode.daemon.paths import ipc_path
 from lazy_transcode.daemon.queue_store import QueueStore, QueueVersionError
 from lazy_transcode.daemon.scheduler import Scheduler
 from lazy_transcode.daemon.server import Server, StartupError, bind, prepare_socket_dir, secure
 from lazy_transcode.daemon.worker import FileRemover, JobRunner, engine_remover, engine_runner
+from lazy_transcode.endpoints import ipc_path
 
 log = logging.getLogger("ltd")
 

@@ -27,10 +27,11 @@ from typing import Any
 
 import msgspec
 
-from lazy_transcode.jobs.api import JobResult
+from lazy_transcode.jobs.api import JobOptions, JobResult, OptionError
 from lazy_transcode.media.encoders import EncodeSettings
 from lazy_transcode.media.pieces import PiecePlan
 from lazy_transcode.media.samples import ExtractedClip
+from lazy_transcode.options import options_from_operation
 from lazy_transcode.state.errors import StateCorruptError
 from lazy_transcode.state.manager import UniversalStateManager
 from lazy_transcode.state.schema import TranscodeState
@@ -289,7 +290,15 @@ class JobStateManager(UniversalStateManager):
         self.record = JobRecord()
 
     def validate_state(self, state: TranscodeState) -> None:
+        try:
+            options_from_operation(state.operation.to_dict())
+        except OptionError as exc:
+            raise StateCorruptError(f"damaged job record: {exc}") from None
         self._loaded = JobRecord.from_state(state)
+
+    def recorded_options(self) -> JobOptions:
+        """The options the loaded state's operation was recorded with (it was validated on load)."""
+        return options_from_operation(self.state.operation.to_dict())
 
     def load_state(self) -> bool:
         self._loaded = JobRecord()

@@ -17,6 +17,7 @@ from lazy_transcode.media.binary import FFmpegError, ffmpeg_exe
 from lazy_transcode.media.encoders import get_profile
 from lazy_transcode.media.probe import ProbeError
 from lazy_transcode.media.process import FFmpegRunError
+from lazy_transcode.options import operation_fields
 from lazy_transcode.state.errors import StateError
 from lazy_transcode.state.operation import TranscodeOperation
 from lazy_transcode.state.pause import PauseManager
@@ -27,23 +28,9 @@ log = logging.getLogger(__name__)
 def make_operation(source: Path, options: JobOptions) -> TranscodeOperation:
     profile = get_profile(options.encoder)
     return TranscodeOperation(
-        operation_type=options.mode,
         input_file=str(source),
-        encoder=options.encoder,
         encoder_type="hardware" if profile.hardware else "software",
-        target_vmaf=options.vmaf_target,
-        target_qp=options.qp,
-        vmaf_tolerance=options.vmaf_tol,
-        preset=options.preset,
-        samples=options.samples,
-        output_dir=options.output_dir,
-        replace_original=options.replace,
-        extra={
-            "container": options.container,
-            "piece_seconds": options.piece_seconds,
-            "force": options.force,
-            "min_saving": options.min_saving,
-        },
+        **operation_fields(options),
     )
 
 
@@ -71,7 +58,7 @@ async def run_job(
     except (StateError, OSError) as exc:
         return JobResult("failed", str(source), reason=_one_line(exc))
     try:
-        _load(manager, source)
+        _load(manager, source, options)
         return await run_steps(Job(source, options, manager, control, ffmpeg_exe(ffmpeg)))
     except JobStopped:
         manager.record_interruption("stopped by request")
@@ -90,13 +77,13 @@ async def run_job(
         manager.release_lease()
 
 
-def _load(manager: JobStateManager, source: Path) -> None:
+def _load(manager: JobStateManager, source: Path, options: JobOptions) -> None:
     """Load the job's record: a finished one answers as recorded; one for other options starts over."""
     if not manager.load_state():
         return
     if manager.record.checkpoint.result is not None:
         log.info("%s: finished before; reporting the recorded result", source)
-    elif manager.state.operation.to_dict() != manager.operation.to_dict():
+    elif manager.recorded_options() != options:
         log.info("%s: previous state is for other options; starting over", source)
         remove_partial_files(manager, source)
         manager.start_over()

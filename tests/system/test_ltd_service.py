@@ -54,6 +54,11 @@ def test_hostile_frames_are_answered_or_dropped_and_everyone_else_is_served(ltd_
         (msgpack.packb({"v": 9, "id": 7, "cmd": "ping", "args": {}}), "bad_version"),
         (msgpack.packb({"v": 1, "id": {"nested": 1}, "cmd": "ping"}), "bad_request"),
         (msgpack.packb({"v": 1, "id": 8, "cmd": "cancel", "args": {"ids": [12345]}}), "not_found"),
+        (msgpack.packb({"v": 1, "id": 9, "cmd": "status", "args": {"id": 2**63}}), "bad_args"),
+        (msgpack.packb({"v": 1, "id": 10, "cmd": "cancel", "args": {"ids": [2**64 - 1]}}), "bad_args"),
+        (msgpack.packb({"v": 1, "id": 11, "cmd": "pause", "args": {"ids": [2**63]}}), "bad_args"),
+        (msgpack.packb({"v": 1, "id": 12, "cmd": "add", "args": {"paths": ["/"], "priority": 1001}}), "bad_args"),
+        (msgpack.packb({"v": 1, "id": 13, "cmd": "add", "args": {"paths": ["/"], "priority": -(2**63)}}), "bad_args"),
     ]  # fmt: skip
     for n, (payload, code) in enumerate(cases):
         reply = exchange(bad, payload)
@@ -253,7 +258,8 @@ def test_ltctl_resumable_and_cleanup_work_without_a_daemon(tmp_path: Path) -> No
     assert done.returncode == 0 and done.stdout.strip() == "[]", done
     done = subprocess.run([LTCTL, "cleanup", str(tmp_path), "--days", "3"], env=env, capture_output=True, text=True)
     assert done.returncode == 0 and "removed 0" in done.stdout, done
-    env["XDG_RUNTIME_DIR"] = str(tmp_path)
+    # No daemon at the socket ltctl is pointed at (not the host's default ones, which a real ltd may hold).
+    env["LAZY_TRANSCODE_SOCKET"] = f"ipc://{tmp_path}/lazy-transcode/ltd.sock"
     done = subprocess.run(
         [sys.executable, "-m", "lazy_transcode.ctl.app", "ping"], env=env, capture_output=True, text=True
     )

@@ -1,4 +1,8 @@
-"""One module per command (as pueue does); each has `async def handle(ctx, args) -> result`."""
+"""One module per command (as pueue does); each has `async def handle(ctx, args) -> result`.
+
+`args` were checked against the command's declaration in `lazy_transcode.protocol` before the handler
+runs: every declared argument is there (defaults filled in), of its declared type and within its limits.
+"""
 
 from __future__ import annotations
 

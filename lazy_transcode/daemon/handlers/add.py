@@ -17,9 +17,6 @@ from lazy_transcode.daemon.context import Context
 from lazy_transcode.jobs.api import JobOptions, OptionError
 from lazy_transcode.media.discover import video_files
 
-MAX_PATHS = 100_000
-PRIORITY_RANGE = (-1000, 1000)
-
 
 def _inside(path: Path, roots: list[Path]) -> bool:
     return not roots or any(path == root or path.is_relative_to(root) for root in roots)
@@ -60,9 +57,10 @@ def collect(raws: list[str], roots: list[Path]) -> list[Path]:
 
 
 def _options(ctx: Context, given: dict[str, Any]) -> JobOptions:
+    """The request's options over the daemon's `[defaults]` (each was checked; together they must agree too)."""
     try:
         options = JobOptions.from_dict({**ctx.config.defaults, **given})
-    except (OptionError, TypeError) as exc:
+    except OptionError as exc:
         raise protocol.ProtocolError(protocol.BAD_ARGS, str(exc)) from None
     if options.output_dir is not None:
         out = _resolve_dir(options.output_dir, ctx.config.library_roots)
@@ -80,20 +78,10 @@ def _resolve_dir(raw: str, roots: list[Path]) -> Path:
 
 
 async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    protocol.reject_unknown(args, ("paths", "options", "paused", "priority"))
-    raws = protocol.take(args, "paths", list, max_len=MAX_PATHS)
-    if not raws:
-        raise protocol.ProtocolError(protocol.BAD_ARGS, "give at least one path")
-    for raw in raws:
-        if not isinstance(raw, str) or not raw or len(raw) > 4096 or "\0" in raw:
-            raise protocol.ProtocolError(protocol.BAD_ARGS, "paths must be non-empty strings")
-    options = _options(ctx, protocol.take(args, "options", dict, {}, max_len=64))
-    paused = protocol.take(args, "paused", bool, False)
-    priority = protocol.take(args, "priority", int, 0)
-    if not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
-        raise protocol.ProtocolError(
-            protocol.BAD_ARGS, f"priority must be in [{PRIORITY_RANGE[0]}, {PRIORITY_RANGE[1]}]"
-        )
+    raws = args["paths"]
+    options = _options(ctx, args["options"])
+    paused = args["paused"]
+    priority = args["priority"]
     files = await asyncio.to_thread(collect, raws, ctx.config.library_roots)
     pending = {job.input: job.id for job in ctx.store.all() if job.state in protocol.ACTIVE_STATES}
     skipped = [{"file": str(f), "job": pending[str(f)]} for f in files if str(f) in pending]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lazy_transcode import protocol
 from lazy_transcode.daemon.context import Context
 
 
 async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    ids, all_jobs = protocol.take_selection(args)
-    return {"paused": ctx.scheduler.pause(ids, all_jobs), "held": ctx.scheduler.held}
+    return {"paused": ctx.scheduler.pause(args["ids"], args["all"]), "held": ctx.scheduler.held}

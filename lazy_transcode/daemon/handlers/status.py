@@ -9,8 +9,7 @@ from lazy_transcode.daemon.context import Context
 
 
 async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
-    protocol.reject_unknown(args, ("id",))
-    job_id = protocol.take(args, "id", int, None)
+    job_id = args["id"]
     if job_id is not None:
         job = ctx.store.get(job_id)
         if job is None:

@@ -13,7 +13,7 @@ import zmq
 
 from lazy_transcode import protocol
 from lazy_transcode.ctl.client import DaemonError, Unreachable, check_endpoint, request
-from lazy_transcode.daemon.paths import client_endpoint
+from lazy_transcode.endpoints import client_endpoint
 
 
 def test_missing_socket_fails_at_once(tmp_path: Path) -> None:
@@ -92,8 +92,20 @@ def test_reply_of_another_id_is_ignored_and_errors_raise(tmp_path: Path) -> None
 
 
 def test_client_endpoint_order(tmp_path: Path) -> None:
-    env = {"XDG_RUNTIME_DIR": str(tmp_path), "LAZY_TRANSCODE_SOCKET": "ipc:///e.sock"}
-    assert client_endpoint("ipc:///cli.sock", env) == "ipc:///cli.sock"
-    assert client_endpoint(None, env) == "ipc:///e.sock"
+    """--socket, then $LAZY_TRANSCODE_SOCKET, then the first default present: XDG, /tmp, the system socket."""
+    xdg, tmp, run = tmp_path / "xdg", tmp_path / "tmp", tmp_path / "run"
+    env = {"XDG_RUNTIME_DIR": str(xdg), "LAZY_TRANSCODE_SOCKET": "ipc:///e.sock"}
+    where = {"uid": 42, "tmp_dir": str(tmp), "system_socket": f"ipc://{run}/ltd.sock"}
+    assert client_endpoint("ipc:///cli.sock", env, **where) == "ipc:///cli.sock"
+    assert client_endpoint(None, env, **where) == "ipc:///e.sock"
     env.pop("LAZY_TRANSCODE_SOCKET")
-    assert client_endpoint(None, env) == f"ipc://{tmp_path}/lazy-transcode/ltd.sock"  # nothing exists: the default
+    assert client_endpoint(None, env, **where) == f"ipc://{xdg}/lazy-transcode/ltd.sock"  # nothing exists: the first
+    run.mkdir()
+    (run / "ltd.sock").touch()
+    assert client_endpoint(None, env, **where) == f"ipc://{run}/ltd.sock"
+    (tmp / "lazy-transcode-42").mkdir(parents=True)
+    (tmp / "lazy-transcode-42" / "ltd.sock").touch()
+    assert client_endpoint(None, env, **where) == f"ipc://{tmp}/lazy-transcode-42/ltd.sock"
+    (xdg / "lazy-transcode").mkdir(parents=True)
+    (xdg / "lazy-transcode" / "ltd.sock").touch()
+    assert client_endpoint(None, env, **where) == f"ipc://{xdg}/lazy-transcode/ltd.sock"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lazy_transcode import endpoints
 from lazy_transcode.daemon import paths
 from lazy_transcode.daemon.config import ConfigError, build_config, find_config_file, load_config
 from lazy_transcode.daemon.main import main
@@ -32,7 +33,8 @@ def test_systemd_directories_win(tmp_path: Path) -> None:
 
 
 def test_fallbacks(tmp_path: Path) -> None:
-    assert paths.default_socket({}, uid=42) == "ipc:///tmp/lazy-transcode-42/ltd.sock"
+    assert endpoints.default_socket({}, uid=42) == "ipc:///tmp/lazy-transcode-42/ltd.sock"
+    assert endpoints.default_socket({}, uid=42, tmp_dir=str(tmp_path)) == f"ipc://{tmp_path}/lazy-transcode-42/ltd.sock"
     assert paths.default_state_dir({"XDG_STATE_HOME": "/s"}) == Path("/s/lazy-transcode")
 
 
@@ -90,6 +92,27 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
         load_config(str(file), None, env_for(tmp_path))
     message = str(info.value)
     assert key in message and str(file) in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "option"),
+    [
+        ("qp = 300", "qp"),
+        ('qp = "30"', "qp"),
+        ('mode = "fast"', "mode"),
+        ("bogus = 1", "bogus"),
+        ("vmaf_target = 0", "vmaf_target"),
+        ("samples = true", "samples"),
+        ('replace = true\noutput_dir = "/o"', "output_dir"),
+    ],
+)
+def test_bad_defaults_name_the_option(tmp_path: Path, text: str, option: str) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text("[defaults]\n" + text + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(file), None, env_for(tmp_path))
+    message = str(info.value)
+    assert "defaults: " in message and option in message and "\n" not in message
 
 
 def test_ltd_exits_78_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -86,19 +86,87 @@ def test_random_maps_never_escape_as_other_exceptions(msg: dict) -> None:
     assert req.cmd in protocol.COMMANDS and isinstance(req.args, dict)
 
 
-def test_take_checks_types_and_defaults() -> None:
-    assert protocol.take({"n": 3}, "n", int) == 3
-    assert protocol.take({}, "n", int, 9) == 9
-    assert protocol.take({"n": None}, "n", int, 9) == 9
-    with pytest.raises(ProtocolError, match="wrong type \\(bool\\)"):
-        protocol.take({"n": True}, "n", int)
-    with pytest.raises(ProtocolError, match="missing argument"):
-        protocol.take({}, "n", int)
-    with pytest.raises(ProtocolError, match="too long"):
-        protocol.take({"s": "x" * 5000}, "s", str)
-    assert protocol.take_ids({"ids": [1, 2]}) == [1, 2]
-    for bad in ([0], [True], ["1"], [-3]):
-        with pytest.raises(ProtocolError):
-            protocol.take_ids({"ids": bad})
+def test_check_args_fills_defaults_and_checks_types() -> None:
+    assert protocol.check_args("status", {}) == {"id": None}
+    assert protocol.check_args("status", {"id": None}) == {"id": None}
+    assert protocol.check_args("pause", {"all": True}) == {"ids": [], "all": True}
+    assert protocol.check_args("add", {"paths": ["/a"]}) == {"paths": ["/a"], "options": {}, "paused": False,
+                                                            "priority": 0}  # fmt: skip
+    assert protocol.check_args("add", {"paths": ["/a"], "options": {"vmaf-target": 90}})["options"] == {
+        "vmaf_target": 90.0
+    }
+    assert protocol.check_args("ping", {}) == {}
+    cases = [
+        ("status", {"id": True}, "wrong type \\(bool\\)"),
+        ("status", {"id": "3"}, "wrong type \\(str\\)"),
+        ("add", {}, "missing argument 'paths'"),
+        ("add", {"paths": []}, "give at least one path"),
+        ("add", {"paths": [""]}, "paths must hold non-empty strings"),
+        ("add", {"paths": ["/a\0b"]}, "paths must hold non-empty strings"),
+        ("add", {"paths": ["/" + "x" * 5000]}, "paths must hold non-empty strings"),
+        ("add", {"paths": ["/a"], "options": {"qp": "9"}}, "job option 'qp' has the wrong type \\(str\\)"),
+        ("add", {"paths": ["/a"], "options": {"qp": 300}}, "qp must be in \\[0, 255\\], not 300"),
+        ("add", {"paths": ["/a"], "options": {"colour": 1}}, "unknown job option 'colour'"),
+        ("list", {"states": "queued"}, "wrong type \\(str\\)"),
+        ("list", {"states": ["queued"] * 17}, "too long"),
+        ("pause", {}, "give job ids or all"),
+        ("pause", {"ids": [1], "all": 1}, "wrong type \\(int\\)"),
+        ("cancel", {}, "give job ids"),
+        ("ping", {"x": 1}, "unknown argument 'x'"),
+    ]
+    for cmd, args, message in cases:
+        with pytest.raises(ProtocolError, match=message) as info:
+            protocol.check_args(cmd, args)
+        assert info.value.code == protocol.BAD_ARGS, (cmd, args)
+
+
+@pytest.mark.parametrize(
+    ("cmd", "args"),
+    [
+        ("status", {"id": 2**63}),
+        ("status", {"id": 2**64 - 1}),
+        ("status", {"id": 0}),
+        ("cancel", {"ids": [2**63]}),
+        ("cancel", {"ids": [-(2**63)]}),
+        ("pause", {"ids": [1, 2**63]}),
+        ("resume", {"ids": [0]}),
+        ("add", {"paths": ["/a"], "priority": 1001}),
+        ("add", {"paths": ["/a"], "priority": -1001}),
+        ("add", {"paths": ["/a"], "priority": 2**64 - 1}),
+    ],
+)
+def test_wire_integers_out_of_range_are_bad_args(cmd: str, args: dict) -> None:
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse_request(msgpack.packb({"v": 1, "id": 7, "cmd": cmd, "args": args}))
+    assert (info.value.code, info.value.request_id) == (protocol.BAD_ARGS, 7)
+    assert "must be in" in info.value.message or "must hold integers in" in info.value.message
+
+
+def test_the_bounds_are_inclusive() -> None:
+    assert protocol.check_args("status", {"id": 2**63 - 1})["id"] == 2**63 - 1
+    assert protocol.check_args("cancel", {"ids": [1, 2**63 - 1]})["ids"] == [1, 2**63 - 1]
+    for priority in (-1000, 1000):
+        assert protocol.check_args("add", {"paths": ["/a"], "priority": priority})["priority"] == priority
+
+
+def test_build_command_checks_and_sends_the_args_as_given() -> None:
+    req = protocol.parse_request(protocol.build_command("c-1", "add", {"paths": ["/a"], "options": {"qp": 20}}))
+    assert req.args["options"] == {"qp": 20} and req.args["priority"] == 0
+    raw = msgpack.unpackb(protocol.build_command("c-2", "add", {"paths": ["/a"]}))
+    assert raw["args"] == {"paths": ["/a"]}  # no defaults on the wire: the daemon's own apply
+    for cmd, args, code in [
+        ("cancel", {"ids": [0]}, protocol.BAD_ARGS),
+        ("add", {"paths": ["/a"], "options": {"mode": "fast"}}, protocol.BAD_ARGS),
+        ("frobnicate", {}, protocol.UNKNOWN_COMMAND),
+    ]:
+        with pytest.raises(ProtocolError) as info:
+            protocol.build_command("c-3", cmd, args)
+        assert info.value.code == code
+
+
+def test_every_command_has_a_handler() -> None:
+    from lazy_transcode.daemon.handlers import HANDLERS
+
+    assert tuple(HANDLERS) == protocol.COMMANDS
     with pytest.raises(ProtocolError, match="unknown argument"):
         protocol.reject_unknown({"x": 1}, ("y",))
