@@ -243,30 +243,53 @@ class JobRecord:
         state.clips_extracted = False if self.clips is None else [c.to_dict() for c in self.clips]
 
 
+# Fields of 0.1.0's record that today's shape no longer keeps: they must still have their type (a
+# damaged record is refused whole, whatever part of it is damaged).
+_V1_DROPPED = {
+    ("encode", "version"): int,
+    ("output", "dest"): str,
+    ("placed", "path"): str,
+    ("results", "version"): int,
+}
+
+
+def _check_dropped(where: str, container: Any, key: str) -> None:
+    if isinstance(container, dict) and key in container:
+        wanted = _V1_DROPPED[(where, key)]
+        value = container[key]
+        if not isinstance(value, wanted) or isinstance(value, bool):
+            raise StateCorruptError(f"damaged job record: {where}.{key} must be {wanted.__name__}")
+
+
+def _without(value: Any, key: str) -> Any:
+    """A map without `key` (a path 0.1.0 recorded, never trusted); anything else as it is, to be refused."""
+    return {k: v for k, v in value.items() if k != key} if isinstance(value, dict) else value
+
+
 def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
     """0.1.0's job keys (state schema 1) in today's shape; what does not fit is left for the check to refuse."""
     data = copy.deepcopy(data)
     old = data["checkpoint"]
+    if isinstance(data["optimization_results"], dict):
+        _check_dropped("results", data["optimization_results"], "version")
     if not isinstance(old, dict):
         return data
-    checkpoint: dict[str, Any] = {}
-    if "settings" in old:
-        checkpoint["settings"] = old["settings"]
     encode = old.get("encode")
+    if "encode" in old and not isinstance(encode, dict):
+        raise StateCorruptError("damaged job record: checkpoint.encode must be an object")
+    if isinstance(encode, dict):
+        _check_dropped("encode", encode, "version")
+        _check_dropped("output", encode.get("output"), "dest")
+        _check_dropped("placed", encode.get("placed"), "path")
+    checkpoint: dict[str, Any] = {k: v for k, v in old.items() if k != "encode"}  # "settings"; others refused
     if isinstance(encode, dict) and encode:
-        if "source" in encode:
-            checkpoint["source"] = encode["source"]
-        if "plan" in encode:
-            checkpoint["encode"] = {k: encode[k] for k in ("key", "frames", "time_base", "span", "plan", "pieces")
-                                    if k in encode}  # fmt: skip
-        output = encode.get("output")
-        if isinstance(output, dict):
-            checkpoint["output"] = {k: v for k, v in output.items() if k != "dest"}  # a path: never trusted
-        if "kept_source" in encode:
-            checkpoint["kept_source"] = encode["kept_source"]
-        placed = encode.get("placed")
-        if isinstance(placed, dict):
-            checkpoint["placed"] = {k: v for k, v in placed.items() if k != "path"}
+        moved = ("source", "kept_source", "output", "placed")  # out of "encode", to the checkpoint itself
+        for key in moved:
+            if key in encode:
+                checkpoint[key] = _without(encode[key], "dest" if key == "output" else "path")
+        pieces = {k: v for k, v in encode.items() if k not in moved and k != "version"}  # unknown keys stay
+        if pieces:
+            checkpoint["encode"] = pieces
     best = data["best_result"]
     if isinstance(best, dict) and "status" in best:  # 0.1.0 kept the job's result here once completed
         checkpoint["result"] = best
