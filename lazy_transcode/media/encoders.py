@@ -8,7 +8,6 @@ second option can never silently replace the first (a bug of the original lazy-t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 KEYINT_DEFAULT = 240
@@ -40,26 +39,6 @@ class EncoderArgs:
     output: dict[str, Any]
     global_args: list[str] = field(default_factory=list)
     filters: list[str] = field(default_factory=list)
-
-    def video_command(
-        self,
-        input_file: str | Path,
-        output_file: str | Path,
-        *,
-        stream: str = "v:0",
-        input_kwargs: dict[str, Any] | None = None,
-        extra_output: dict[str, Any] | None = None,
-    ) -> list[str]:
-        """ffmpeg arguments (no program name) that encode one video stream (`stream`: a stream specifier)."""
-        import ffmpeg
-
-        source = ffmpeg.input(str(input_file), **(input_kwargs or {}))
-        kwargs = dict(self.output)
-        if self.filters:
-            kwargs["vf"] = ",".join(self.filters)
-        kwargs.update(extra_output or {})
-        compiled = ffmpeg.output(source[stream], str(output_file), **kwargs).compile(cmd="ffmpeg")
-        return [*self.global_args, *compiled[1:]]
 
 
 @dataclass(frozen=True)

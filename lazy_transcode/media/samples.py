@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lazy_transcode.control import JobControl
+from lazy_transcode.media.commands import clip_args
 from lazy_transcode.media.probe import Chapter, MediaInfo, ProbeError, scan_video_frames
 from lazy_transcode.media.process import run_ffmpeg
 
@@ -147,11 +148,7 @@ async def extract_clips(
         dest.mkdir(parents=True, exist_ok=True)
         path = dest / f"clip{i:02d}_{first}.mkv"
         part = path.with_suffix(".part.mkv")
-        args = [
-            "-y", "-ss", f"{start:.6f}", "-i", str(input_file),
-            "-map", "0:v:0", "-frames:v", str(frames), "-an", "-sn", "-dn", "-map_metadata", "-1",
-            "-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1", str(part),
-        ]  # fmt: skip
+        args = clip_args(input_file, start, frames, part)
         try:
             await run_ffmpeg(args, ffmpeg=ffmpeg, control=control, graceful_stop=False)
         except BaseException:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lazy_transcode.control import JobControl
 from lazy_transcode.media.binary import FFmpegError, capabilities
+from lazy_transcode.media.commands import vmaf_args
 from lazy_transcode.media.process import run_ffmpeg
 
 MODEL_HD = "vmaf_v0.6.1"
@@ -122,7 +123,7 @@ async def measure_vmaf(
         n_subsample=n_subsample,
         reference_stream=reference_stream,
     )
-    args = ["-y", "-i", str(distorted), "-i", str(reference), "-lavfi", graph, "-f", "null", "-"]
+    args = vmaf_args(distorted, reference, graph)
     try:
         await run_ffmpeg(args, ffmpeg=ffmpeg, control=control, graceful_stop=False)
         return parse_log(log_path, model)

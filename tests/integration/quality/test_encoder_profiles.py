@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lazy_transcode.media.commands import encode_video_args
 from lazy_transcode.media.encoders import EncodeSettings, HdrInfo, get_profile
 from lazy_transcode.media.probe import probe
 from lazy_transcode.media.process import run_ffmpeg
@@ -34,7 +35,7 @@ def test_profile_command_encodes(
     profile = get_profile(name)
     args = profile.build(settings, preset=FAST[name], ten_bit=ten_bit, hdr=HDR if ten_bit else None, animation=True)
     out = tmp_path / "out.mkv"
-    asyncio.run(run_ffmpeg(["-y", *args.video_command(tiny, out)], ffmpeg=ffmpeg))
+    asyncio.run(run_ffmpeg(["-y", *encode_video_args(args, tiny, out)], ffmpeg=ffmpeg))
     info = probe(out)
     assert info.video is not None
     # PyAV names the AV1 stream by its decoder (libdav1d).

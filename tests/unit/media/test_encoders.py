@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from lazy_transcode.media.binary import ffmpeg_exe
+from lazy_transcode.media.commands import encode_video_args
 from lazy_transcode.media.encoders import (
     PROFILES,
     EncodeSettings,
@@ -130,7 +131,7 @@ def test_vaapi_command_line() -> None:
     assert ten.filters == ["format=p010", "hwupload"]
     assert ten.output["rc_mode"] == "VBR" and ten.output["b:v"] == "1500k" and ten.output["maxrate"] == "2250k"
     assert ten.output["profile:v"] == "main10"
-    cmd = ten.video_command("in.mkv", "out.mkv")
+    cmd = encode_video_args(ten, "in.mkv", "out.mkv")
     assert cmd[:2] == ["-vaapi_device", "/dev/dri/renderD128"]
     assert cmd[cmd.index("-vf") + 1] == "format=p010,hwupload"
 
@@ -151,7 +152,7 @@ def test_x265_keeps_vbv_and_hdr_in_one_params_string() -> None:
     assert (out["b:v"], out["maxrate"], out["bufsize"]) == ("3000k", "3000k", "6000k")  # VBV: maxrate 1x, buffer 2x
     params = out["x265-params"]
     assert "hdr10=1" in params and "master-display=G(13250" in params and "repeat-headers=1" in params
-    cmd = args.video_command("in.mkv", "out.mkv")
+    cmd = encode_video_args(args, "in.mkv", "out.mkv")
     assert cmd.count("-x265-params") == 1
     assert cmd[cmd.index("-map") + 1] == "0:v:0"
 
