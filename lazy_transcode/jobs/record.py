@@ -48,8 +48,8 @@ class Fingerprint(_Record):
     mtime_ns: int
 
 
-class Setting(_Record):
-    """An encoder setting: a quality value (CRF/QP) or a bitrate in kbps, exactly one."""
+class Setting(_Record, omit_defaults=True):
+    """An encoder setting: a quality value (CRF/QP) or a bitrate in kbps, exactly one (the other is left out)."""
 
     quality: int | None = None
     bitrate_kbps: int | None = None
