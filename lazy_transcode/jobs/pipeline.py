@@ -5,7 +5,9 @@ check source -> choose settings -> plan pieces -> encode pieces -> assemble + ve
 Each step reads and writes only the job's record (`JobRecord`), is skipped when the record says it is
 done, and the loop saves the record when a step ends. A kill at any instant therefore resumes at the
 step it interrupted; a finished record answers with its recorded result and never starts the job over.
-`lazy-transcode`, `ltd` and the spec's integration helpers all run jobs through `run_steps`.
+`lazy-transcode` and `ltd` run a job as `run_steps` inside the spec's `StateAwareOperation` (which takes
+the lease, records a failure or an interruption, and removes the finished state), like any operation
+of the spec's integration helpers.
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ async def finish(job: Job) -> None:
 STEPS: tuple[Step, ...] = (
     Step("check_source", _verified, check_source),
     Step("choose_settings", lambda j: j.cp.settings is not None or _ended(j), choose_settings),
-    Step("plan_pieces", lambda j: j.cp.encode is not None or _verified(j), plan_pieces),
+    Step("plan_pieces", _verified, plan_pieces),  # keeps a plan made with today's encoder arguments
     Step("encode_pieces", _verified, encode_pieces),
     Step("assemble_and_verify", _verified, assemble_and_verify),
     Step("place", lambda j: j.cp.placed is not None or j.cp.kept_source is not None or _ended(j), place),
@@ -189,21 +191,12 @@ STEPS: tuple[Step, ...] = (
 
 
 async def run_steps(job: Job) -> JobResult:
-    """Run every step the record does not mark done, saving after each; then clear the job's files."""
+    """Run every step the record does not mark done, saving after each; the result is the record's."""
     for step in STEPS:
         if step.done(job):
             continue
         await job.control.wait_if_paused()
         await step.run(job)
         job.manager.save_state()
-    failpoint("completed-unremoved")
-    remove_partial_files(job.manager, job.source)
-    job.manager.cleanup_state()
     assert job.cp.result is not None
     return job.cp.result.job_result()
-
-
-def remove_partial_files(manager: JobStateManager, source: Path) -> None:
-    """Remove the job's partial files (work folder, clips); never the source, the output or the state."""
-    shutil.rmtree(layout.work_dir(manager.state_file), ignore_errors=True)
-    shutil.rmtree(layout.clips_dir(manager.state_dir, source), ignore_errors=True)

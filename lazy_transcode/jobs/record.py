@@ -22,6 +22,7 @@ path, the options and `state.layout`.
 from __future__ import annotations
 
 import copy
+import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from lazy_transcode.media.encoders import EncodeSettings
 from lazy_transcode.media.pieces import PiecePlan
 from lazy_transcode.media.samples import ExtractedClip
 from lazy_transcode.options import options_from_operation
+from lazy_transcode.state import layout
 from lazy_transcode.state.errors import StateCorruptError
 from lazy_transcode.state.manager import UniversalStateManager
 from lazy_transcode.state.schema import TranscodeState
@@ -338,3 +340,13 @@ class JobStateManager(UniversalStateManager):
         with self.lock:
             self.record.store_into(self.state)
             super().save_state()
+
+    def remove_partial_files(self) -> None:
+        """Remove the job's partial files (work folder, clips); never the source, an output or the state."""
+        shutil.rmtree(layout.work_dir(self.state_file), ignore_errors=True)
+        shutil.rmtree(layout.clips_dir(self.state_dir, self.operation.input_file), ignore_errors=True)
+
+    def cleanup_state(self) -> None:
+        """A job's state goes with its partial files."""
+        self.remove_partial_files()
+        super().cleanup_state()

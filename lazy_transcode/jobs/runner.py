@@ -6,12 +6,11 @@ how it ends (completed, skipped, failed, or stopped by its owner) is recorded be
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
-from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult, JobStopped, OptionError
-from lazy_transcode.jobs.pipeline import Job, remove_partial_files, run_steps
+from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult, OptionError
+from lazy_transcode.jobs.pipeline import Job, run_steps
 from lazy_transcode.jobs.record import JobStateManager
 from lazy_transcode.media.binary import FFmpegError, ffmpeg_exe
 from lazy_transcode.media.encoders import get_profile
@@ -19,6 +18,7 @@ from lazy_transcode.media.probe import ProbeError
 from lazy_transcode.media.process import FFmpegRunError
 from lazy_transcode.options import operation_fields
 from lazy_transcode.state.errors import StateError
+from lazy_transcode.state.integration import StateAwareOperation
 from lazy_transcode.state.operation import TranscodeOperation
 from lazy_transcode.state.pause import PauseManager
 
@@ -46,46 +46,35 @@ def state_manager_for(
 async def run_job(
     input_file: str | Path, options: JobOptions, control: JobControl, *, ffmpeg: str | None = None
 ) -> JobResult:
-    """Run (or resume) one job to its end. Raises JobStopped only when `control` asked to stop."""
+    """Run (or resume) one job to its end. Raises JobStopped only when `control` asked to stop.
+
+    The job runs inside the spec's `StateAwareOperation`: it holds the lease, records a failure (the
+    job's one-line reason) or an interruption, and removes the state of a finished job; its record
+    is kept across a finish, so a job that died before removing it answers with its recorded result.
+    """
     source = Path(input_file).absolute()
     try:
         options.validate()
         manager = state_manager_for(source, options, control)
     except (OptionError, ValueError) as exc:
         return JobResult("failed", str(source), reason=str(exc))
+    operation = StateAwareOperation(manager.operation, manager=manager, keep_finished=True, describe_error=_one_line)
     try:
-        manager.acquire_lease()
-    except (StateError, OSError) as exc:
-        return JobResult("failed", str(source), reason=_one_line(exc))
-    try:
-        _load(manager, source, options)
-        return await run_steps(Job(source, options, manager, control, ffmpeg_exe(ffmpeg)))
-    except JobStopped:
-        manager.record_interruption("stopped by request")
-        raise
-    except asyncio.CancelledError:
-        manager.record_interruption("cancelled")
-        raise
+        with operation:
+            if operation.resumed:
+                _continue_or_start_over(manager, source, options)
+            return await run_steps(Job(source, options, manager, control, ffmpeg_exe(ffmpeg)))
     except (JobFailed, StateError, OSError, FFmpegError, FFmpegRunError, ProbeError) as exc:
-        reason = _one_line(exc)
-        try:
-            manager.mark_completed(False, error_message=reason)
-        except StateError as save_exc:
-            log.error("cannot record the failure of %s: %s", source, save_exc)
-        return JobResult("failed", str(source), reason=reason)
-    finally:
-        manager.release_lease()
+        return JobResult("failed", str(source), reason=_one_line(exc))
 
 
-def _load(manager: JobStateManager, source: Path, options: JobOptions) -> None:
-    """Load the job's record: a finished one answers as recorded; one for other options starts over."""
-    if not manager.load_state():
-        return
+def _continue_or_start_over(manager: JobStateManager, source: Path, options: JobOptions) -> None:
+    """A finished record answers as recorded; an unfinished one continues; one for other options starts over."""
     if manager.record.checkpoint.result is not None:
         log.info("%s: finished before; reporting the recorded result", source)
     elif manager.recorded_options() != options:
         log.info("%s: previous state is for other options; starting over", source)
-        remove_partial_files(manager, source)
+        manager.remove_partial_files()
         manager.start_over()
     else:
         log.info("%s: resuming from step %r", source, manager.state.current_step)
@@ -93,9 +82,7 @@ def _load(manager: JobStateManager, source: Path, options: JobOptions) -> None:
 
 def remove_job_files(input_file: str | Path, options: JobOptions) -> None:
     """Cancel: remove the job's partial files and its state; the source is never touched."""
-    manager = state_manager_for(input_file, options)
-    remove_partial_files(manager, Path(input_file).absolute())
-    manager.cleanup_state()
+    state_manager_for(input_file, options).cleanup_state()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import inspect
 import logging
@@ -14,6 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO, TypeVar
 
+from lazy_transcode.control import JobStopped
+from lazy_transcode.failpoints import failpoint
 from lazy_transcode.state.discovery import cleanup_completed_states, find_resumable_operations
 from lazy_transcode.state.errors import OperationInterrupted, StateError
 from lazy_transcode.state.manager import UniversalStateManager
@@ -115,8 +118,13 @@ class StateAwareOperation:
     """Context manager: yields a leased `UniversalStateManager` (resumed when `resume` and a state exists).
 
     Normal exit marks the operation completed and removes its state. An exception records the error and
-    keeps the state; KeyboardInterrupt, SystemExit and `OperationInterrupted` save it (emergency save) and
-    mark nothing completed. The lease is released in every case.
+    keeps the state; KeyboardInterrupt, SystemExit, `OperationInterrupted`, a stop request of the
+    owner's control (`JobStopped`) and a cancelled task save it (emergency save) and mark nothing
+    completed. The lease is released in every case.
+
+    `manager` runs the operation under a given (e.g. a job's typed) state manager; `keep_finished`
+    resumes even a completed state (a job's record then answers with its recorded result instead of
+    starting over); `describe_error` words the error recorded for an exception.
     """
 
     def __init__(
@@ -127,11 +135,16 @@ class StateAwareOperation:
         state_dir: Path | None = None,
         pause_manager: PauseManager | None = None,
         keep_completed: bool = False,
+        manager: UniversalStateManager | None = None,
+        keep_finished: bool = False,
+        describe_error: Callable[[BaseException], str] | None = None,
     ) -> None:
         self.operation = operation
         self.resume = resume
         self.keep_completed = keep_completed
-        self.manager = UniversalStateManager(operation, state_dir=state_dir, pause_manager=pause_manager)
+        self.keep_finished = keep_finished
+        self.describe_error = describe_error or (lambda exc: f"{type(exc).__name__}: {exc}")
+        self.manager = manager or UniversalStateManager(operation, state_dir=state_dir, pause_manager=pause_manager)
         self.resumed = False
 
     def __enter__(self) -> UniversalStateManager:
@@ -139,10 +152,11 @@ class StateAwareOperation:
         manager.acquire_lease()
         try:
             loaded = manager.load_state()
-            if loaded and self.resume and not manager.state.completed:
+            if loaded and self.resume and (self.keep_finished or not manager.state.completed):
                 self.resumed = True
-                manager.state.error_message = None
-                manager.state.success = None
+                if not manager.state.completed:
+                    manager.state.error_message = None
+                    manager.state.success = None
             else:
                 # a new run (resume not wanted, or the saved run had finished): start from a fresh state
                 manager.state = type(manager.state)(operation=self.operation)
@@ -159,18 +173,30 @@ class StateAwareOperation:
         try:
             if exc is None:
                 manager.mark_completed(success=True)
+                failpoint("completed-unremoved")
                 if not self.keep_completed:
                     manager.cleanup_state()
-            elif isinstance(exc, KeyboardInterrupt | SystemExit | OperationInterrupted | GeneratorExit):
+            elif isinstance(exc, _INTERRUPTIONS):
                 manager.record_interruption(type(exc).__name__)
             else:
                 try:
-                    manager.mark_completed(success=False, error_message=f"{type(exc).__name__}: {exc}")
+                    manager.mark_completed(success=False, error_message=self.describe_error(exc))
                 except StateError as save_error:
                     log.error("could not record the failure in %s: %s", manager.state_file, save_error)
         finally:
             manager.release_lease()
         return False
+
+
+# Interruptions, not failures: the work stopped (or was stopped) and is resumable from its state.
+_INTERRUPTIONS = (
+    KeyboardInterrupt,
+    SystemExit,
+    OperationInterrupted,
+    GeneratorExit,
+    JobStopped,
+    asyncio.CancelledError,
+)
 
 
 # --- command line ---------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def test_restart_after_a_kill_encodes_nothing(
     ltd.start()
     job = ltd.wait_job(1, lambda j: j["state"] not in ("queued", "running"), timeout=120)
     output = library / ("film.mkv" if replace else "film_q30.mkv")
-    assert job["state"] == "completed", job
+    assert job["state"] == "completed", (job["error"], ltd.log.read_text()[before:])
     assert job["result"]["output_file"] == str(output)
     assert "encoding piece" not in ltd.log.read_text()[before:], "no piece is encoded again"
     assert scan_video_frames(output).frame_count == frames
