@@ -12,14 +12,14 @@ from typing import Any
 from lazy_transcode.state import lease as lease_mod
 from lazy_transcode.state import store
 from lazy_transcode.state.errors import FutureSchemaError, StateCorruptError, StateReadError
+from lazy_transcode.state.held import HeldFolder, UnsafeFolderError
 from lazy_transcode.state.manager import UniversalStateManager
 from lazy_transcode.state.schema import TranscodeState
 
 log = logging.getLogger("lazy_transcode.state")
 
 
-def _state_dirs(root: Path) -> Iterator[Path]:
-    """Every `.lazy_transcode_state` folder under `root` (unreadable folders are skipped quietly)."""
+def _candidates(root: Path) -> Iterator[Path]:
     root = Path(root)
     if root.name == store.STATE_DIR_NAME and root.is_dir():
         yield root
@@ -33,6 +33,25 @@ def _state_dirs(root: Path) -> Iterator[Path]:
         if store.STATE_DIR_NAME in subdirs:
             yield Path(folder) / store.STATE_DIR_NAME
         subdirs[:] = sorted(d for d in subdirs if d != store.STATE_DIR_NAME)
+
+
+def _state_dirs(root: Path) -> Iterator[tuple[Path, Path]]:
+    """Every `.lazy_transcode_state` folder under `root` as (its path, its held path), each held open
+    while the caller works in it. A state folder that is a symbolic link is skipped with one warning
+    (nothing in its target is read, renamed or removed); unreadable folders are skipped quietly."""
+    for path in _candidates(root):
+        folder = HeldFolder(path)
+        try:
+            held = folder.open(create=False, writable=False)
+        except UnsafeFolderError as exc:
+            log.warning("skipping %s", exc)
+            continue
+        if held is None:
+            continue
+        try:
+            yield path, held
+        finally:
+            folder.close()
 
 
 def _state_files(folder: Path) -> list[Path]:
@@ -67,9 +86,10 @@ def find_resumable_operations(root: Path | str, operation_type: str | None = Non
     root_path = Path(root)
     only_file = None if root_path.is_dir() else os.path.abspath(root_path)
     found: list[dict[str, Any]] = []
-    for folder in _state_dirs(root_path):
-        for path in _state_files(folder):
-            state = read_state_file(path)
+    for folder, held in _state_dirs(root_path):
+        for io_path in _state_files(held):
+            path = folder / io_path.name
+            state = read_state_file(io_path)
             if state is None or state.completed:
                 continue
             op = state.operation
@@ -77,7 +97,7 @@ def find_resumable_operations(root: Path | str, operation_type: str | None = Non
                 continue
             if only_file is not None and os.path.abspath(op.input_file) != only_file:
                 continue
-            holder = lease_mod.read(path)
+            holder = lease_mod.read(io_path)
             found.append(
                 {
                     "operation_type": op.operation_type,
@@ -101,17 +121,24 @@ def find_resumable_operations(root: Path | str, operation_type: str | None = Non
 def resume_operation_from_state(state_file: Path | str) -> UniversalStateManager | None:
     """A manager loaded from `state_file`, or None when it is missing or corrupt (quarantined).
     Raises `FutureSchemaError` for a newer version's file."""
-    path = Path(state_file)
-    raw = store.read_bytes(path)
-    if raw is None:
+    path = Path(os.path.abspath(state_file))
+    folder = HeldFolder(path.parent)
+    held = folder.open(create=False, writable=False)  # a state folder that is a link: UnsafeFolderError
+    if held is None:
         return None
     try:
-        state = TranscodeState.from_dict(store.parse_json(raw))
-    except FutureSchemaError as exc:
-        raise FutureSchemaError(f"{os.fsdecode(path)!r}: {exc}") from None
-    except StateCorruptError as exc:
-        store.quarantine(path, str(exc))
-        return None
+        raw = store.read_bytes(held / path.name)
+        if raw is None:
+            return None
+        try:
+            state = TranscodeState.from_dict(store.parse_json(raw))
+        except FutureSchemaError as exc:
+            raise FutureSchemaError(f"{os.fsdecode(path)!r}: {exc}") from None
+        except StateCorruptError as exc:
+            store.quarantine(held / path.name, str(exc))
+            return None
+    finally:
+        folder.close()
     manager = UniversalStateManager(state.operation, state_dir=path.parent)
     manager.state_file = path  # the file we were given, whatever its name
     manager.state = state
@@ -130,26 +157,33 @@ def cleanup_completed_states(root: Path | str, days: float) -> list[Path]:
         raise ValueError(f"days must be a non-negative number, not {days!r}")
     cutoff = time.time() - days * 86400.0
     removed: list[Path] = []
-    for folder in _state_dirs(Path(root)):
-        store.clean_stale_temps(folder)
-        for path in _state_files(folder):
-            state = read_state_file(path)
+    for folder, held in _state_dirs(Path(root)):
+        store.clean_stale_temps(held)
+        for io_path in _state_files(held):
+            path = folder / io_path.name
+            state = read_state_file(io_path)
             if state is None or not state.completed or state.updated_time > cutoff:
                 continue
             try:
-                os.unlink(path)
+                os.unlink(io_path)
             except OSError as exc:
                 log.warning("cannot remove completed state %s: %s", path, exc)
                 continue
             removed.append(path)
-            holder = lease_mod.read(path)
+            holder = lease_mod.read(io_path)
             if holder is None or holder.stale_reason() is not None:
                 try:
-                    os.unlink(lease_mod.lease_path(path))
+                    os.unlink(lease_mod.lease_path(io_path))
                 except OSError:
                     pass
-        try:
-            folder.rmdir()  # only succeeds when nothing is left
-        except OSError:
-            pass
+        _remove_if_empty(folder, held)
     return removed
+
+
+def _remove_if_empty(folder: Path, held: Path) -> None:
+    """rmdir the state folder (only succeeds when nothing is left) if its name is still the held one."""
+    try:
+        if os.path.samestat(os.stat(held), os.lstat(folder)):
+            os.rmdir(folder)
+    except OSError:
+        pass

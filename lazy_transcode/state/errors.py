@@ -7,6 +7,13 @@ import os
 from pathlib import Path
 
 
+def _shown(path: Path) -> str:
+    """A path as the user knows it (a held folder's `/proc/<pid>/fd/<n>` prefix named by its own path)."""
+    from lazy_transcode.state.held import shown
+
+    return shown(os.fsdecode(path))
+
+
 class StateError(Exception):
     """Base of every error of the state library; its message is one line meant for the user."""
 
@@ -17,7 +24,7 @@ class StateWriteError(StateError):
     def __init__(self, path: Path | str, error: OSError | str, action: str = "write state file") -> None:
         self.path = Path(path)
         self.errno = error.errno if isinstance(error, OSError) else None
-        super().__init__(f"cannot {action} {os.fsdecode(self.path)!r}: {describe_os_error(error)}")
+        super().__init__(f"cannot {action} {_shown(self.path)!r}: {describe_os_error(error)}")
 
 
 class StateReadError(StateError):
@@ -26,7 +33,7 @@ class StateReadError(StateError):
     def __init__(self, path: Path | str, error: OSError | str) -> None:
         self.path = Path(path)
         self.errno = error.errno if isinstance(error, OSError) else None
-        super().__init__(f"cannot read state file {os.fsdecode(self.path)!r}: {describe_os_error(error)}")
+        super().__init__(f"cannot read state file {_shown(self.path)!r}: {describe_os_error(error)}")
 
 
 class StateCorruptError(StateError):

@@ -163,6 +163,7 @@ class StateAwareOperation:
             manager.save_state()
         except BaseException:
             manager.release_lease()
+            manager.close()
             raise
         return manager
 
@@ -185,6 +186,7 @@ class StateAwareOperation:
                     log.error("could not record the failure in %s: %s", manager.state_file, save_error)
         finally:
             manager.release_lease()
+            manager.close()
         return False
 
 

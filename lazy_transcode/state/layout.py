@@ -2,9 +2,10 @@
 
 Beside a source `film.mkv`, its folder holds, per operation type (`qp`, `vbr`, ...):
 `film.mkv_qp.state.json` (the state), `film.mkv_qp.lease` (who runs it), `film.mkv_qp.work/` (pieces
-and the assembled output until it is placed), and `film.mkv.clips/` (sample clips and probe encodes
-of the quality search). Temporary files of atomic writes are `.ltstate.*.tmp`. Every name is derived
-from the source's name and the operation type, never read from a file.
+and the assembled output until it is placed), and `film.mkv.clips/` (sample clips, each named by
+`clip_name`, and probe encodes of the quality search). Temporary files of atomic writes are
+`.ltstate.*.tmp`. Every name is derived from the source's name and the operation type, never read
+from a file.
 """
 
 from __future__ import annotations
@@ -73,3 +74,8 @@ def work_dir(state_file: Path) -> Path:
 def clips_dir(state_dir: Path, input_file: str | Path) -> Path:
     """`{name}.clips/`: a file's sample clips and probe encodes."""
     return Path(state_dir) / _fit(Path(input_file).name, CLIPS_SUFFIX)
+
+
+def clip_name(index: int, first_frame: int) -> str:
+    """`clip{index}_{first frame}.mkv`: the index-th sample clip in the clips folder, from its first frame."""
+    return f"clip{index:02d}_{first_frame}.mkv"

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -115,11 +116,11 @@ def _locked(path: Path) -> Iterator[int]:
     """Open `path` (creating it) and hold an exclusive lockf on it, retrying if it was replaced meanwhile."""
     with _process_lock:
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX)
                 try:
-                    same = os.fstat(fd).st_ino == os.stat(path).st_ino
+                    same = os.fstat(fd).st_ino == os.stat(path, follow_symlinks=False).st_ino
                 except FileNotFoundError:
                     same = False
                 if same:
@@ -211,6 +212,12 @@ def release(state_file: Path) -> bool:
 def read(state_file: Path) -> LeaseInfo | None:
     """The current lease, if any (without locking: for display)."""
     try:
-        return LeaseInfo.parse(lease_path(state_file).read_bytes())
+        fd = os.open(lease_path(state_file), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
+    try:
+        return LeaseInfo.parse(_read_fd(fd)) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

@@ -12,7 +12,14 @@ from typing import Any
 
 from lazy_transcode.state import lease as lease_mod
 from lazy_transcode.state import store
-from lazy_transcode.state.errors import FutureSchemaError, OperationInterrupted, StateCorruptError, StateWriteError
+from lazy_transcode.state.errors import (
+    FutureSchemaError,
+    OperationInterrupted,
+    StateCorruptError,
+    StateError,
+    StateWriteError,
+)
+from lazy_transcode.state.held import HeldFolder
 from lazy_transcode.state.operation import TranscodeOperation, json_value_problem
 from lazy_transcode.state.pause import PauseManager, default_pause_manager
 from lazy_transcode.state.schema import INITIAL_STEP, TranscodeState
@@ -25,6 +32,12 @@ class UniversalStateManager:
 
     Nothing is written until the first `save_state()`; a file is never overwritten before it was read
     (a newer schema's file is refused, never replaced). `acquire_lease()` guards against a second process.
+
+    `state_dir` and `state_file` name the files as the user knows them; every read and write goes
+    through the state folder held open (`folder`, see `state.held`), so a state folder that is a
+    symbolic link, someone else's or writable by others is refused (`UnsafeFolderError`) and nothing
+    in a link's target is touched. `parent` is the media folder the state folder is opened in (a held
+    path too, when the caller checked it); `close()` lets the folder go.
     """
 
     def __init__(
@@ -34,10 +47,12 @@ class UniversalStateManager:
         state_dir: Path | None = None,
         pause_manager: PauseManager | None = None,
         lease_expiry: float = lease_mod.DEFAULT_EXPIRY,
+        parent: Path | None = None,
     ) -> None:
         self.operation = operation
         self.state_dir = Path(state_dir) if state_dir is not None else store.default_state_dir(operation.input_file)
         self.state_file = self.state_dir / store.state_file_name(operation.input_file, operation.operation_type)
+        self.folder = HeldFolder(self.state_dir, parent=parent)
         self.pause_manager = pause_manager or default_pause_manager()
         self.lease_expiry = lease_expiry
         self.state = TranscodeState(operation=operation)
@@ -49,13 +64,34 @@ class UniversalStateManager:
     def __repr__(self) -> str:
         return f"UniversalStateManager({self.operation.operation_type!r}, {os.fsdecode(self.state_file)!r})"
 
+    # --- the held folder ----------------------------------------------------------------------------------
+    def open_folder(self, *, create: bool = True) -> Path | None:
+        """The state folder's held path (created when `create`; None when it does not exist), checked
+        to be ours and writable by nobody else; raises `UnsafeFolderError` (one line) otherwise."""
+        return self.folder.open(create=create, writable=True)
+
+    @property
+    def io_state_file(self) -> Path:
+        """The state file through the held folder (opened, and created, on first use)."""
+        held = self.open_folder()
+        assert held is not None
+        return held / self.state_file.name
+
+    def close(self) -> None:
+        """Let the held state folder go (the next use opens and checks it again)."""
+        self.folder.close()
+
     # --- reading ------------------------------------------------------------------------------------------
     def load_state(self) -> bool:
         """Load the saved state. False when there is none or it was corrupt (then quarantined with a
         warning). Raises `FutureSchemaError` for a newer version's file (left untouched)."""
         self._checked_existing = True
-        store.clean_stale_temps(self.state_dir)
-        raw = store.read_bytes(self.state_file)
+        held = self.open_folder(create=False)
+        if held is None:
+            return False
+        store.clean_stale_temps(held)
+        path = held / self.state_file.name
+        raw = store.read_bytes(path)
         if raw is None:
             return False
         try:
@@ -65,7 +101,7 @@ class UniversalStateManager:
             self._checked_existing = False  # keep refusing to write over it
             raise FutureSchemaError(f"{os.fsdecode(self.state_file)!r}: {exc}") from None
         except StateCorruptError as exc:
-            store.quarantine(self.state_file, str(exc))
+            store.quarantine(path, str(exc))
             return False
         self.state = state
         return True
@@ -75,15 +111,16 @@ class UniversalStateManager:
 
     def _check_before_first_write(self) -> None:
         """Refuse to overwrite a file of a newer schema that this manager never loaded."""
-        raw = store.read_bytes(self.state_file)
+        path = self.io_state_file
+        raw = store.read_bytes(path)
         if raw is not None:
             try:
                 self.validate_state(TranscodeState.from_dict(store.parse_json(raw)))
             except FutureSchemaError as exc:
                 raise FutureSchemaError(f"{os.fsdecode(self.state_file)!r}: {exc}; not overwriting it") from None
             except StateCorruptError as exc:
-                store.quarantine(self.state_file, str(exc))  # kept aside for inspection, then replaced
-        store.clean_stale_temps(self.state_dir)
+                store.quarantine(path, str(exc))  # kept aside for inspection, then replaced
+        store.clean_stale_temps(path.parent)
         self._checked_existing = True
 
     # --- writing ------------------------------------------------------------------------------------------
@@ -94,19 +131,24 @@ class UniversalStateManager:
 
     def _save_locked(self) -> None:
         if not self._checked_existing:
-            store.ensure_dir(self.state_dir)
             self._check_before_first_write()
         self.state.updated_time = time.time()
         try:
-            store.atomic_write_json(self.state_file, self.state.to_dict())
+            store.atomic_write_json(self.io_state_file, self.state.to_dict())
         except StateWriteError as exc:
-            if not self.state_dir.is_dir():  # removed meanwhile (a cleanup): recreate once
-                store.ensure_dir(self.state_dir)
-                store.atomic_write_json(self.state_file, self.state.to_dict())
-            else:
+            if not self._folder_removed():
                 raise exc
+            self.close()  # removed meanwhile (a cleanup): create it again, once
+            store.atomic_write_json(self.io_state_file, self.state.to_dict())
         if self._lease is not None and time.time() - self._lease.refreshed > self.lease_expiry / 5:
-            self._lease = lease_mod.refresh(self.state_file, self._lease)
+            self._lease = lease_mod.refresh(self.io_state_file, self._lease)
+
+    def _folder_removed(self) -> bool:
+        fd = self.folder.fd
+        try:
+            return fd is None or os.fstat(fd).st_nlink == 0
+        except OSError:
+            return True
 
     def update_step(self, step: str, progress: float | None = None) -> None:
         """Enter `step`: the previous step joins `steps_completed` (once), progress is recorded, state saved."""
@@ -182,37 +224,44 @@ class UniversalStateManager:
 
     def cleanup_state(self) -> None:
         """Remove the state file (and our lease); removes the state folder when it is left empty."""
+        held = self.open_folder(create=False)
+        if held is None:
+            self._lease = None
+            return
         try:
-            os.unlink(self.state_file)
+            os.unlink(held / self.state_file.name)
         except FileNotFoundError:
             pass
         except OSError as exc:
             raise StateWriteError(self.state_file, exc, action="remove state file") from exc
         self.release_lease()
-        store.clean_stale_temps(self.state_dir)
-        try:
-            self.state_dir.rmdir()
-        except OSError:
-            pass
+        store.clean_stale_temps(held)
+        self.folder.remove_if_empty()
+        self.close()
 
     # --- lease --------------------------------------------------------------------------------------------
     def acquire_lease(self) -> None:
         """Take the operation's lease (idempotent); raises `StateLockedError` if a live process holds it."""
-        store.ensure_dir(self.state_dir)
         subject = f"{self.operation.operation_type} of {Path(self.operation.input_file).name!r}"
-        self._lease = lease_mod.acquire(self.state_file, expiry=self.lease_expiry, subject=subject)
+        self._lease = lease_mod.acquire(self.io_state_file, expiry=self.lease_expiry, subject=subject)
 
     def refresh_lease(self) -> None:
         """Renew the lease now (a long step without saves should call this every minute or so, so that
         other hosts do not see it expire); raises `StateLockedError` if it was taken over meanwhile."""
         with self.lock:
             if self._lease is not None:
-                self._lease = lease_mod.refresh(self.state_file, self._lease)
+                self._lease = lease_mod.refresh(self.io_state_file, self._lease)
 
     def release_lease(self) -> None:
-        """Give the lease back (idempotent)."""
-        if self._lease is not None or lease_mod.lease_path(self.state_file).exists():
-            lease_mod.release(self.state_file)
+        """Give the lease back (idempotent); a state folder that is gone or unsafe holds no lease of ours."""
+        held = self.folder.held
+        if held is None and self._lease is not None:
+            try:
+                held = self.open_folder(create=False)
+            except StateError:
+                held = None
+        if held is not None and (self._lease is not None or lease_mod.lease_path(held / self.state_file.name).exists()):
+            lease_mod.release(held / self.state_file.name)
         self._lease = None
 
     @property

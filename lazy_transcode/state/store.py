@@ -172,7 +172,8 @@ def ensure_dir(folder: Path) -> None:
 
 
 def _read_once(path: Path) -> bytes:
-    fd = OS.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    # never through a link, never blocking on a FIFO someone named like a state file
+    fd = OS.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         chunks = []
         while True:
@@ -208,20 +209,22 @@ def parse_json(raw: bytes) -> Any:
 
 def quarantine(path: Path, reason: str) -> Path | None:
     """Move a bad file aside as `*.corrupt` (never overwriting an earlier one) and warn."""
+    from lazy_transcode.state.held import shown  # held imports this module
+
     for n in range(1000):
         target = path.with_name(path.name + (".corrupt" if n == 0 else f".corrupt.{n}"))
-        if target.exists():
+        if os.path.lexists(target):
             continue
         try:
             os.rename(path, target)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            log.warning("state file %s is unusable (%s) and cannot be moved aside: %s", path, reason, exc)
+            log.warning("state file %s is unusable (%s) and cannot be moved aside: %s", shown(path), reason, exc)
             return None
-        log.warning("state file %s is unusable (%s); moved aside to %s", path, reason, target.name)
+        log.warning("state file %s is unusable (%s); moved aside to %s", shown(path), reason, target.name)
         return target
-    log.warning("state file %s is unusable (%s); too many quarantined copies to move it aside", path, reason)
+    log.warning("state file %s is unusable (%s); too many quarantined copies to move it aside", shown(path), reason)
     return None
 
 
