@@ -76,7 +76,7 @@ async def serve(
         scheduler = Scheduler(
             store,
             EventBus(pub),
-            runner or engine_runner(cfg.ffmpeg or None),
+            runner or engine_runner(cfg.ffmpeg or None, cfg.library_roots),
             remover or engine_remover,
             workers=cfg.workers,
             checkpoint_interval=cfg.checkpoint_interval,

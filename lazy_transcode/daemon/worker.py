@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult, JobStopped, Progress
@@ -78,13 +79,14 @@ async def execute(active: ActiveJob, runner: JobRunner) -> Outcome:
     return Outcome(state=state, result=result.to_dict(), error=error)
 
 
-def engine_runner(ffmpeg: str | None) -> JobRunner:
-    """The real job engine, imported on first use (it pulls in PyAV and the media modules)."""
+def engine_runner(ffmpeg: str | None, roots: Sequence[Path] = ()) -> JobRunner:
+    """The real job engine, imported on first use (it pulls in PyAV and the media modules). `roots`
+    (library_roots) are checked again when a job opens its source, not only at `add`."""
 
     async def run(input_file: str, options: JobOptions, control: JobControl) -> JobResult:
         from lazy_transcode.jobs.runner import run_job
 
-        return await run_job(input_file, options, control, ffmpeg=ffmpeg)
+        return await run_job(input_file, options, control, ffmpeg=ffmpeg, roots=roots)
 
     return run
 

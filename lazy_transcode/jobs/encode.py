@@ -26,6 +26,7 @@ from lazy_transcode.media.place import fsync_dir, fsync_file, output_name, sha25
 from lazy_transcode.media.probe import FrameScan, ProbeError, scan_video_frames
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
 from lazy_transcode.media.verify import VerifyError, verify_output
+from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
 
 if TYPE_CHECKING:
     from lazy_transcode.jobs.pipeline import Job
@@ -64,6 +65,7 @@ class PieceEncoder:
         assert job.info is not None and job.info.video is not None and job.cp.settings is not None
         self.job = job
         self.source = job.source
+        self.reads = job.reads  # the source as opened at start: what every ffmpeg here reads
         self.info = job.info
         self.options = job.options
         self.manager = job.manager
@@ -121,7 +123,7 @@ class PieceEncoder:
         self.manager.update_step("analysis", progress=0.0)
         assert self.info.video is not None
         try:
-            scan = await asyncio.to_thread(scan_video_frames, self.source, self.info.video.index)
+            scan = await asyncio.to_thread(scan_video_frames, self.reads, self.info.video.index)
         except ProbeError as exc:
             raise JobFailed(str(exc)) from None
         self._check_complete(scan)
@@ -136,7 +138,8 @@ class PieceEncoder:
 
     async def encode(self) -> None:
         """Encode every piece not yet recorded, until all are recorded and agree."""
-        self.pieces_dir.mkdir(parents=True, exist_ok=True)
+        ensure_subfolder(self.work, "work folder")
+        ensure_subfolder(self.pieces_dir, "pieces folder")
         await self._encode_pieces()
         if not await self._pieces_agree():
             await self._encode_pieces()
@@ -232,7 +235,7 @@ class PieceEncoder:
                 self._part_path(plan.index).unlink(missing_ok=True)
             decoder = asyncio.ensure_future(
                 run_ffmpeg(
-                    decode_pieces_args(self.source, self.info, run, fifo),
+                    decode_pieces_args(self.reads, self.info, run, fifo),
                     ffmpeg=self.ffmpeg, control=self.control, graceful_stop=False,
                 )
             )  # fmt: skip
@@ -376,6 +379,7 @@ class PieceEncoder:
         self.manager.update_step("assemble", progress=self.manager.state.progress_percent)
         plans = self._plans()
         ext = self.options.container
+        safe_subfolder(self.pieces_dir, "pieces folder")
         joined = self.work / "video.mp4"
         part = self.work / f"output.part.{ext}"
         ready = self.work / f"output.{ext}"
@@ -390,7 +394,7 @@ class PieceEncoder:
         await self.control.wait_if_paused()
         try:
             await run_ffmpeg(
-                assemble_args(joined, self.source, self.info, part, ext), ffmpeg=self.ffmpeg, control=self.control
+                assemble_args(joined, self.reads, self.info, part, ext), ffmpeg=self.ffmpeg, control=self.control
             )
         except FFmpegRunError as exc:
             raise JobFailed(f"assembly failed: {exc}") from None

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,9 @@ from lazy_transcode.media.binary import capabilities
 from lazy_transcode.media.encoders import EncodeSettings
 from lazy_transcode.media.place import fsync_dir, place_file, sha256_file
 from lazy_transcode.media.probe import MediaInfo, probe
+from lazy_transcode.media.source import HeldSource, inside, real_path
 from lazy_transcode.state import layout
+from lazy_transcode.state.held import proc_path, safe_subfolder
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +48,30 @@ class Job:
     control: JobControl
     ffmpeg: str
     info: MediaInfo | None = None  # the source's probe, made by `check_source` when a later step needs it
+    held: HeldSource | None = None  # the source and its folder as opened (None: read by name)
+    roots: Sequence[Path] = ()  # library_roots: an output folder must lie inside them when it is used
 
     @property
     def cp(self) -> Checkpoint:
         return self.manager.record.checkpoint
 
     @property
+    def reads(self) -> Path:
+        """What the steps read the source from: the file opened at start (see `media.source`)."""
+        return self.held.reads if self.held is not None else self.source
+
+    @property
     def work_dir(self) -> Path:
-        return layout.work_dir(self.manager.state_file)
+        """The work folder through the held state folder; refused (one line) when it is a link or unsafe."""
+        work = layout.work_dir(self.manager.io_state_file)
+        safe_subfolder(work, "work folder")
+        return work
 
     @property
     def clips_dir(self) -> Path:
-        return layout.clips_dir(self.manager.state_dir, self.source)
+        held = self.manager.open_folder()
+        assert held is not None
+        return layout.clips_dir(held, self.source)
 
     def settings(self) -> EncodeSettings:
         assert self.cp.settings is not None
@@ -87,7 +102,7 @@ async def check_source(job: Job) -> None:
     caps = await asyncio.to_thread(capabilities, job.ffmpeg)
     caps.require_encoder(job.options.encoder)
     job.manager.update_step("validation", progress=job.manager.state.progress_percent)
-    info = await asyncio.to_thread(probe, job.source)
+    info = await asyncio.to_thread(probe, job.reads)
     if info.video is None:
         raise JobFailed(f"{job.source}: no video stream")
     job.info = info
@@ -95,7 +110,7 @@ async def check_source(job: Job) -> None:
     if efficient and not job.options.force:
         job.cp.skip = f"already {efficient} (use --force to transcode anyway)"
         return
-    now = fingerprint(job.source)
+    now = fingerprint(job.reads)
     if job.cp.source is not None and job.cp.source != now and job.cp.encode is not None:
         log.info("%s: the source changed since the checkpoint; starting the encode over", job.source)
         job.cp.encode = None
@@ -112,7 +127,9 @@ async def choose_settings(job: Job) -> None:
     from lazy_transcode.jobs.search import find_setting
 
     assert job.info is not None
-    outcome = await find_setting(job.source, job.info, options, job.manager, job.control, ffmpeg=job.ffmpeg)
+    outcome = await find_setting(
+        job.source, job.info, options, job.manager, job.control, ffmpeg=job.ffmpeg, reads=job.reads
+    )
     if outcome.skip_reason:
         job.cp.skip = outcome.skip_reason
     else:
@@ -140,7 +157,8 @@ async def place(job: Job) -> None:
     ready = job.work_dir / f"output.{job.options.container}"
     failpoint("before-place")
     if ready.exists():
-        await asyncio.to_thread(place_file, ready, dest)
+        with destination_folder(job, dest) as folder:
+            await asyncio.to_thread(place_file, ready, folder, dest.name)
         failpoint("placed-unrecorded")
     elif not (
         dest.exists()
@@ -156,6 +174,24 @@ async def place(job: Job) -> None:
         fsync_dir(job.source.parent)
         failpoint("source-removed-unrecorded")
     job.cp.placed = Placement(bytes=output.bytes)
+
+
+@contextlib.contextmanager
+def destination_folder(job: Job, dest: Path) -> Iterator[Path]:
+    """The folder the output is placed in, held open: the source's own folder as opened at start, or
+    the output folder, opened now and refused unless its real path lies inside `library_roots`."""
+    if job.held is not None and dest.parent == job.source.parent:
+        yield job.held.folder
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        real = real_path(fd)
+        if not inside(real, job.roots):
+            raise JobFailed(f"output folder {dest.parent} is outside library_roots (it is {real}): refusing it")
+        yield proc_path(fd)
+    finally:
+        os.close(fd)
 
 
 async def finish(job: Job) -> None:

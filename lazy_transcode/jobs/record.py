@@ -342,9 +342,15 @@ class JobStateManager(UniversalStateManager):
             super().save_state()
 
     def remove_partial_files(self) -> None:
-        """Remove the job's partial files (work folder, clips); never the source, an output or the state."""
-        shutil.rmtree(layout.work_dir(self.state_file), ignore_errors=True)
-        shutil.rmtree(layout.clips_dir(self.state_dir, self.operation.input_file), ignore_errors=True)
+        """Remove the job's partial files (work folder, clips); never the source, an output or the state.
+
+        Only through the held state folder, which must be ours (`UnsafeFolderError` otherwise); rmtree
+        removes no link's target (it refuses a work or clips folder that is a link)."""
+        held = self.open_folder(create=False)
+        if held is None:
+            return
+        shutil.rmtree(layout.work_dir(held / self.state_file.name), ignore_errors=True)
+        shutil.rmtree(layout.clips_dir(held, self.operation.input_file), ignore_errors=True)
 
     def cleanup_state(self) -> None:
         """A job's state goes with its partial files."""

@@ -6,7 +6,9 @@ how it ends (completed, skipped, failed, or stopped by its owner) is recorded be
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult, OptionError
@@ -16,8 +18,10 @@ from lazy_transcode.media.binary import FFmpegError, ffmpeg_exe
 from lazy_transcode.media.encoders import get_profile
 from lazy_transcode.media.probe import ProbeError
 from lazy_transcode.media.process import FFmpegRunError
+from lazy_transcode.media.source import SourceRefused, open_source
 from lazy_transcode.options import operation_fields
 from lazy_transcode.state.errors import StateError
+from lazy_transcode.state.held import shown
 from lazy_transcode.state.integration import StateAwareOperation
 from lazy_transcode.state.operation import TranscodeOperation
 from lazy_transcode.state.pause import PauseManager
@@ -35,37 +39,56 @@ def make_operation(source: Path, options: JobOptions) -> TranscodeOperation:
 
 
 def state_manager_for(
-    input_file: str | Path, options: JobOptions, control: JobControl | None = None
+    input_file: str | Path, options: JobOptions, control: JobControl | None = None, *, parent: Path | None = None
 ) -> JobStateManager:
-    """The job's state manager; its pause manager is an adapter over the job's `control`."""
+    """The job's state manager; its pause manager is an adapter over the job's `control`. `parent` is
+    the held media folder its state folder is opened in (by default the source's folder, by name)."""
     source = Path(input_file).absolute()
     pause = PauseManager(control=control) if control is not None else None
-    return JobStateManager(make_operation(source, options), pause_manager=pause)
+    return JobStateManager(make_operation(source, options), pause_manager=pause, parent=parent)
 
 
 async def run_job(
-    input_file: str | Path, options: JobOptions, control: JobControl, *, ffmpeg: str | None = None
+    input_file: str | Path,
+    options: JobOptions,
+    control: JobControl,
+    *,
+    ffmpeg: str | None = None,
+    roots: Sequence[Path] = (),
 ) -> JobResult:
     """Run (or resume) one job to its end. Raises JobStopped only when `control` asked to stop.
 
     The job runs inside the spec's `StateAwareOperation`: it holds the lease, records a failure (the
     job's one-line reason) or an interruption, and removes the state of a finished job; its record
     is kept across a finish, so a job that died before removing it answers with its recorded result.
+
+    The source and its folder are opened once (`media.source`): both must lie inside `roots` (none:
+    anywhere) by their opened fds' real paths, the source must be a regular file, and every step
+    reads that very file; the state folder is opened inside the held media folder.
     """
     source = Path(input_file).absolute()
     try:
         options.validate()
-        manager = state_manager_for(source, options, control)
     except (OptionError, ValueError) as exc:
         return JobResult("failed", str(source), reason=str(exc))
-    operation = StateAwareOperation(manager.operation, manager=manager, keep_finished=True, describe_error=_one_line)
     try:
-        with operation:
-            if operation.resumed:
-                _continue_or_start_over(manager, source, options)
-            return await run_steps(Job(source, options, manager, control, ffmpeg_exe(ffmpeg)))
-    except (JobFailed, StateError, OSError, FFmpegError, FFmpegRunError, ProbeError) as exc:
-        return JobResult("failed", str(source), reason=_one_line(exc))
+        held = await asyncio.to_thread(open_source, source, roots, missing_ok=True)
+    except SourceRefused as exc:
+        return JobResult("failed", str(source), reason=str(exc))
+    with held:
+        manager = state_manager_for(source, options, control, parent=held.folder)
+        operation = StateAwareOperation(
+            manager.operation, manager=manager, keep_finished=True, describe_error=_one_line
+        )
+        try:
+            with operation:
+                if operation.resumed:
+                    _continue_or_start_over(manager, source, options)
+                return await run_steps(
+                    Job(source, options, manager, control, ffmpeg_exe(ffmpeg), held=held, roots=roots)
+                )
+        except (JobFailed, StateError, OSError, FFmpegError, FFmpegRunError, ProbeError, SourceRefused) as exc:
+            return JobResult("failed", str(source), reason=_one_line(exc))
 
 
 def _continue_or_start_over(manager: JobStateManager, source: Path, options: JobOptions) -> None:
@@ -81,8 +104,13 @@ def _continue_or_start_over(manager: JobStateManager, source: Path, options: Job
 
 
 def remove_job_files(input_file: str | Path, options: JobOptions) -> None:
-    """Cancel: remove the job's partial files and its state; the source is never touched."""
-    state_manager_for(input_file, options).cleanup_state()
+    """Cancel: remove the job's partial files and its state; the source is never touched. A state
+    folder that is a link, someone else's or writable by others raises `UnsafeFolderError`, untouched."""
+    manager = state_manager_for(input_file, options)
+    try:
+        manager.cleanup_state()
+    finally:
+        manager.close()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -90,5 +118,6 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         text = f"{exc.strerror}{where}"
+    text = shown(text)  # held folders by their own paths
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return lines[0] if lines else type(exc).__name__

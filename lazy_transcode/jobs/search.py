@@ -42,7 +42,14 @@ from lazy_transcode.media.encoders import (
 )
 from lazy_transcode.media.probe import MediaInfo, ProbeError
 from lazy_transcode.media.process import FFmpegRunError, run_ffmpeg
-from lazy_transcode.media.samples import ExtractedClip, clips_usable, extract_clips, plan_samples
+from lazy_transcode.media.samples import (
+    ExtractedClip,
+    clip_files,
+    clips_usable,
+    extract_clips,
+    frame_rate,
+    plan_samples,
+)
 from lazy_transcode.media.search import (
     MAX_PROBES_DEFAULT,
     Measurement,
@@ -53,6 +60,7 @@ from lazy_transcode.media.search import (
     search_async,
 )
 from lazy_transcode.media.vmaf import VmafError, VmafScore, measure_vmaf, model_for, pooled
+from lazy_transcode.state.held import ensure_subfolder
 from lazy_transcode.state.layout import clips_dir
 
 log = logging.getLogger(__name__)
@@ -84,11 +92,15 @@ def search_kind(mode: str, profile: EncoderProfile) -> str:
 
 
 def search_dir(manager: JobStateManager, input_file: Path) -> Path:
-    return clips_dir(manager.state_dir, input_file)
+    """The clips folder through the held state folder (what the search writes and reads)."""
+    held = manager.open_folder()
+    assert held is not None
+    return clips_dir(held, input_file)
 
 
 def remove_search_files(manager: JobStateManager, input_file: Path) -> None:
-    """Remove the clips and probe encodes of a job (on completion or cancel); never the source."""
+    """Remove the clips and probe encodes of a job (on completion or cancel); never the source (a
+    clips folder that is a link is left alone: rmtree refuses links)."""
     shutil.rmtree(search_dir(manager, input_file), ignore_errors=True)
 
 
@@ -100,13 +112,16 @@ async def find_setting(
     control: JobControl,
     *,
     ffmpeg: str,
+    reads: Path | None = None,
 ) -> SearchOutcome:
-    """Find the setting that just reaches `options.vmaf_target` (within `vmaf_tol`), resuming recorded work."""
+    """Find the setting that just reaches `options.vmaf_target` (within `vmaf_tol`), resuming recorded work.
+
+    `reads` is the source as the job opened it (default: `input_file` by name)."""
     if info.video is None:
         raise JobFailed(f"{input_file}: no video stream")
     profile = get_profile(options.encoder)
     try:
-        run = _SearchRun(input_file, info, options, manager, control, ffmpeg, profile)
+        run = _SearchRun(input_file, info, options, manager, control, ffmpeg, profile, reads or input_file)
         return await run.execute()
     except (FFmpegRunError, VmafError, ProbeError, ValueError) as exc:
         raise JobFailed(f"quality search failed: {_one_line(exc)}") from exc
@@ -122,9 +137,11 @@ class _SearchRun:
         control: JobControl,
         ffmpeg: str,
         profile: EncoderProfile,
+        reads: Path,
     ) -> None:
         assert info.video is not None
         self.input_file = input_file
+        self.reads = reads
         self.info = info
         self.video = info.video
         self.options = options
@@ -136,6 +153,7 @@ class _SearchRun:
         self.preset = options.preset or profile.default_preset
         self.ten_bit = self.video.bit_depth > 8
         self.dir = search_dir(manager, input_file)
+        self.recorded_dir = clips_dir(manager.state_dir, input_file)  # as clip paths are recorded
         self.probes_run = 0
         if self.kind == "quality":
             lo, hi = profile.search_range
@@ -180,7 +198,7 @@ class _SearchRun:
         if done is not None:  # killed after the answer was recorded: nothing to redo, not even the clips
             remove_search_files(self.manager, self.input_file)
             return done
-        clips = await self._clips()
+        clips, files = await self._clips()
         key = self._key(clips)
         record = self.manager.record
         if record.search is None or record.search.key != key:
@@ -189,7 +207,7 @@ class _SearchRun:
         known = self._known_probes()
         result = await search_async(
             self.space,
-            lambda s: self._measure(s, clips),
+            lambda s: self._measure(s, clips, files),
             target=self.options.vmaf_target,
             tol=self.options.vmaf_tol,
             prior=self.prior,
@@ -198,7 +216,7 @@ class _SearchRun:
         )
         if self.video.bit_rate is None and self.results.video_bytes is None:
             # The container states no video bitrate (Matroska): count the video packets once.
-            self.results.video_bytes = await asyncio.to_thread(video_stream_bytes, self.input_file, self.video.index)
+            self.results.video_bytes = await asyncio.to_thread(video_stream_bytes, self.reads, self.video.index)
             self._save()
         outcome = self._outcome(result, clips)
         record.best = BestSetting(
@@ -231,22 +249,37 @@ class _SearchRun:
             reached=best.reached,
         )
 
-    async def _clips(self) -> list[ExtractedClip]:
+    def _clip_files(self, clips: list[ExtractedClip]) -> list[Path] | None:
+        """Where the recorded clips are, derived from their index and start (never from a recorded path);
+        None when the recorded paths are not those places (a record of another file, or forged)."""
+        fps = frame_rate(self.info)
+        expected = clip_files(clips, self.recorded_dir, self.input_file, fps)
+        if [c.path for c in clips] != [str(p) for p in expected]:
+            log.warning("%s: the recorded sample clips are not where this job keeps them; cutting them again",
+                        self.input_file)  # fmt: skip
+            return None
+        return clip_files(clips, self.dir, self.reads, fps)
+
+    async def _clips(self) -> tuple[list[ExtractedClip], list[Path]]:
+        """The sample clips and the files to read them from: the recorded ones when still good, else cut now."""
         clips = self.manager.record.clips
         if clips:
-            if await asyncio.to_thread(clips_usable, clips):
-                return clips
+            files = self._clip_files(clips)
+            if files is not None and await asyncio.to_thread(clips_usable, clips, files):
+                return clips, files
             log.info("%s: recorded sample clips are missing or damaged; cutting them again", self.input_file)
         self.manager.update_step("clip_extraction", progress=self.manager.state.progress_percent)
         plan = plan_samples(self.info.duration, self.info.chapters, count=self.options.samples)
         self._report(0.0, f"cutting {len(plan)} sample clip(s)")
+        ensure_subfolder(self.dir, "clips folder")
         clips = await extract_clips(
-            self.input_file, self.info, plan, self.dir, ffmpeg=self.ffmpeg, control=self.control
-        )
+            self.input_file, self.info, plan, self.dir, ffmpeg=self.ffmpeg, control=self.control,
+            reads=self.reads, recorded_dir=self.recorded_dir,
+        )  # fmt: skip
         self.manager.record.clips = clips
         self.manager.record.search = None
         self._save()
-        return clips
+        return clips, clip_files(clips, self.dir, self.reads, frame_rate(self.info))
 
     def _known_probes(self) -> dict[int, Measurement]:
         known: dict[int, Measurement] = {}
@@ -256,7 +289,7 @@ class _SearchRun:
                 known[index] = Measurement(probe.vmaf, probe.size, probe.vmaf_low, probe.seconds)
         return known
 
-    async def _measure(self, settings: EncodeSettings, clips: list[ExtractedClip]) -> Measurement:
+    async def _measure(self, settings: EncodeSettings, clips: list[ExtractedClip], files: list[Path]) -> Measurement:
         """One probe: encode every clip at `settings`, score it, record it. Resumes a half-done probe."""
         await self.control.wait_if_paused()
         label = settings.label()
@@ -271,7 +304,7 @@ class _SearchRun:
                 continue  # measured before an interruption
             await self.control.wait_if_paused()
             self._report(100.0 * n_done / (n_done + 2), f"probe {n_done + 1}: {label}, clip {i + 1}/{len(clips)}")
-            score, size = await self._probe_clip(settings, clip, i)
+            score, size = await self._probe_clip(settings, clip, files[i], i)
             partial.clips.append(ClipScore(score.mean, score.low, clip.frames, size, score.frames))
             self._save()
         parts = partial.clips
@@ -289,8 +322,11 @@ class _SearchRun:
         log.info("%s: probe %s VMAF %.2f (low %.2f), %d bytes", self.input_file.name, label, mean, low, size)
         return Measurement(mean, size, low, seconds)
 
-    async def _probe_clip(self, settings: EncodeSettings, clip: ExtractedClip, i: int) -> tuple[VmafScore, int]:
-        self.dir.mkdir(parents=True, exist_ok=True)
+    async def _probe_clip(
+        self, settings: EncodeSettings, clip: ExtractedClip, file: Path, i: int
+    ) -> tuple[VmafScore, int]:
+        """Encode one clip (read from `file`, where it is derived to be) at `settings` and score it."""
+        ensure_subfolder(self.dir, "clips folder")
         encoded = self.dir / f"probe_{settings.label()}_clip{i:02d}.mkv"
         enc = self.profile.build(
             settings, preset=self.preset, ten_bit=self.ten_bit, hdr=self.video.hdr, keyint=KEYINT_DEFAULT
@@ -298,7 +334,7 @@ class _SearchRun:
         stream = f"{self.video.index}" if clip.whole else "v:0"
         args = encode_video_args(
             enc,
-            clip.path,
+            file,
             encoded,
             stream=stream,
             extra_output={"an": None, "sn": None, "dn": None, "map_metadata": -1, "fps_mode": "passthrough"},
@@ -308,7 +344,7 @@ class _SearchRun:
             size = encoded.stat().st_size
             score = await measure_vmaf(
                 encoded,
-                Path(clip.path),
+                file,
                 width=self.video.width,
                 height=self.video.height,
                 log_path=self.dir / f"vmaf_{settings.label()}_clip{i:02d}.json",

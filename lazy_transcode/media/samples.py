@@ -20,6 +20,7 @@ from lazy_transcode.control import JobControl
 from lazy_transcode.media.commands import clip_args
 from lazy_transcode.media.probe import Chapter, MediaInfo, ProbeError, scan_video_frames
 from lazy_transcode.media.process import run_ffmpeg
+from lazy_transcode.state.layout import clip_name
 
 CLIP_SECONDS = 10.0
 COVERAGE = 0.10
@@ -95,7 +96,11 @@ def _spread(duration: float, n: int, clip_seconds: float, taken: list[Clip]) -> 
 
 @dataclass(frozen=True)
 class ExtractedClip:
-    """A clip on disk (or the source itself for a whole-file sample), as recorded in the state."""
+    """A clip on disk (or the source itself for a whole-file sample), as recorded in the state.
+
+    `path` is recorded only to be compared: where a clip is read from is derived from its index and
+    start in the clips folder (`clip_files`), or is the source itself for a whole-file clip.
+    """
 
     path: str
     start: float
@@ -123,6 +128,12 @@ def frame_rate(info: MediaInfo) -> float:
     return info.video.avg_fps
 
 
+def clip_files(clips: Sequence[ExtractedClip], folder: Path, source: Path, fps: float) -> list[Path]:
+    """Where each clip is: the source itself for a whole-file clip, else its name (from its index and
+    first frame) in `folder`. Never the recorded `path`."""
+    return [source if c.whole else folder / clip_name(i, round(c.start * fps)) for i, c in enumerate(clips)]
+
+
 async def extract_clips(
     input_file: Path,
     info: MediaInfo,
@@ -131,13 +142,18 @@ async def extract_clips(
     *,
     ffmpeg: str,
     control: JobControl | None = None,
+    reads: Path | None = None,
+    recorded_dir: Path | None = None,
 ) -> list[ExtractedClip]:
-    """Cut each planned clip frame-exact into `dest` (lossless FFV1); a whole-file clip is the source."""
+    """Cut each planned clip frame-exact into `dest` (lossless FFV1, `dest` must exist); a whole-file
+    clip is the source. The source is read from `reads` (the file as opened; default `input_file`);
+    each clip's recorded path names it in `recorded_dir` (default `dest`), the folder as users know it."""
     fps = frame_rate(info)
+    reads = reads or input_file
     out: list[ExtractedClip] = []
     for i, clip in enumerate(clips):
         if clip.whole:
-            frames = _count_frames(input_file)
+            frames = _count_frames(reads)
             out.append(ExtractedClip(str(input_file), 0.0, frames, info.duration, whole=True))
             continue
         if control is not None:
@@ -145,10 +161,9 @@ async def extract_clips(
         first = round(clip.start * fps)
         frames = max(1, math.floor(clip.duration * fps))
         start = first / fps
-        dest.mkdir(parents=True, exist_ok=True)
-        path = dest / f"clip{i:02d}_{first}.mkv"
+        path = dest / clip_name(i, first)
         part = path.with_suffix(".part.mkv")
-        args = clip_args(input_file, start, frames, part)
+        args = clip_args(reads, start, frames, part)
         try:
             await run_ffmpeg(args, ffmpeg=ffmpeg, control=control, graceful_stop=False)
         except BaseException:
@@ -156,7 +171,7 @@ async def extract_clips(
             raise
         got = _count_frames(part)
         part.replace(path)
-        out.append(ExtractedClip(str(path), start, got, got / fps))
+        out.append(ExtractedClip(str((recorded_dir or dest) / path.name), start, got, got / fps))
     return out
 
 
@@ -164,13 +179,16 @@ def _count_frames(path: Path) -> int:
     return scan_video_frames(path).frame_count
 
 
-def clips_usable(clips: Sequence[ExtractedClip]) -> bool:
-    """Whether recorded clips can be reused on resume: each exists and demuxes to its frame count."""
-    if not clips:
+def clips_usable(clips: Sequence[ExtractedClip], files: Sequence[Path]) -> bool:
+    """Whether recorded clips can be reused on resume: each of `files` (where `clip_files` says each
+    clip is) is a regular file, not a link, and demuxes to its clip's frame count."""
+    if not clips or len(files) != len(clips):
         return False
-    for clip in clips:
-        path = Path(clip.path)
-        if not path.is_file():
+    for clip, path in zip(clips, files, strict=True):
+        if clip.whole:
+            if not path.is_file():
+                return False
+        elif not path.is_file() or path.is_symlink():
             return False
         try:
             if _count_frames(path) != clip.frames:
