@@ -7,7 +7,8 @@ parameters with today's values as defaults, so a test can point them at a folder
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import stat
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 SOCKET_NAME = "ltd.sock"
@@ -87,3 +88,51 @@ def _present(path: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+def _user(uid: int) -> str:
+    import pwd
+
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def folder_problem(folder: Path, owners: Collection[int] | None) -> str | None:
+    """Why a socket folder must not be used (one line naming its owner and mode), or None.
+
+    It must be a real folder (not a link), owned by one of `owners` (None: anyone) and writable by
+    nobody but its owner: whoever may write it can put a socket of their own in its place.
+    """
+    try:
+        st = os.lstat(folder)
+    except OSError as exc:
+        return f"cannot use socket folder {folder}: {exc.strerror}"
+    mode = stat.S_IMODE(st.st_mode)
+    where = f"socket folder {folder} (owner {_user(st.st_uid)}, mode {mode:04o})"
+    if stat.S_ISLNK(st.st_mode):
+        return f"{where} is a symbolic link: refusing it"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{where} is not a folder: refusing it"
+    if owners is not None and st.st_uid not in owners:
+        wanted = " or ".join(_user(uid) for uid in dict.fromkeys(owners))
+        return f"{where} is not owned by {wanted}: refusing it"
+    if mode & 0o022:
+        return f"{where} is writable by others: refusing it"
+    return None
+
+
+def expected_owners(endpoint: str, env: Mapping[str, str] | None = None, uid: int | None = None) -> set[int] | None:
+    """Who must own the folder of a per-user default socket (this user or root); None for any other
+    endpoint (the system socket's folder belongs to the daemon's user, whoever that is)."""
+    env = os.environ if env is None else env
+    uid = os.geteuid() if uid is None else uid
+    path = ipc_path(endpoint)
+    if path is None:
+        return None
+    per_user = {default_socket_dir(env, uid), default_socket_dir({}, uid)}
+    runtime = env.get("XDG_RUNTIME_DIR", "")
+    if runtime:
+        per_user.add(Path(runtime) / "lazy-transcode")
+    return {uid, 0} if path.parent in per_user else None

@@ -34,6 +34,8 @@ NOT_FOUND = "not_found"
 REFUSED = "refused"  # e.g. a path outside library_roots
 BAD_STATE = "bad_state"  # e.g. cancelling a finished job
 INTERNAL = "internal"
+DENIED = "permission_denied"  # the peer is not the daemon's user, root or a member of the socket's group
+BUSY = "busy"  # too many requests of this client in flight; try again when the earlier ones are answered
 
 
 class ProtocolError(Exception):
@@ -83,6 +85,16 @@ def _valid_id(value: Any) -> bool:
     if isinstance(value, int):
         return -(2**63) <= value < 2**64
     return isinstance(value, str) and 0 < len(value) <= MAX_ID_LEN
+
+
+def request_id_of(data: bytes) -> str | int | None:
+    """The id of a request, if it has a valid one (for an error reply to a request not otherwise parsed)."""
+    try:
+        msg = unpack(data)
+    except ProtocolError:
+        return None
+    value = msg.get("id") if isinstance(msg, dict) else None
+    return value if _valid_id(value) else None
 
 
 def build_request(request_id: str | int, cmd: str, args: dict[str, Any] | None = None) -> bytes:

@@ -142,6 +142,8 @@ def add(
         print(job_id)
     for skipped in result.get("skipped", []):
         print(f"ltctl: {skipped['file']} is already queued as job {skipped['job']}", file=sys.stderr)
+    for warning in result.get("warnings", []):
+        print(f"ltctl: {warning}", file=sys.stderr)
 
 
 @app.command("list")

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lazy_transcode.endpoints import ipc_path
+from lazy_transcode.endpoints import expected_owners, folder_problem, ipc_path
 
 _counter = itertools.count(1)
 
@@ -57,13 +57,23 @@ def _denied(endpoint: str, where: Path) -> Unreachable:
 
 
 def check_endpoint(endpoint: str) -> None:
-    """Fail fast (Unreachable) unless something we may talk to listens on this ipc endpoint."""
+    """Fail fast (Unreachable) unless something we may talk to listens on this ipc endpoint.
+
+    The socket folder must not be writable by others (whoever may write it can put a socket of
+    their own there and read our requests), and the folder of a per-user default socket must be ours
+    or root's; otherwise ltctl refuses it with one line naming its owner and mode. Access is checked
+    like the daemon checks it: by our uid and all our groups (`os.access`), primary and supplementary.
+    """
     path = ipc_path(endpoint)
     if path is None:
         if not endpoint.startswith(("ipc://", "tcp://")):
             raise Unreachable(f"cannot reach ltd at {endpoint}: not a ZeroMQ endpoint (use ipc://PATH)")
         return
     folder = path.parent
+    if os.path.lexists(folder):
+        problem = folder_problem(folder, expected_owners(endpoint))
+        if problem:
+            raise Unreachable(f"not using {endpoint}: {problem}")
     if folder.is_dir() and not os.access(folder, os.X_OK):
         raise _denied(endpoint, folder)
     if not path.exists():
@@ -114,6 +124,8 @@ def request(endpoint: str, cmd: str, args: dict[str, Any] | None = None, timeout
             if reply.id != request_id:
                 continue  # a late answer to someone else's request on a reused socket: not ours
             if not reply.ok:
+                if reply.code == protocol.DENIED:
+                    raise Unreachable(f"{reply.message or 'permission denied'} (ltd at {endpoint})")
                 raise DaemonError(reply.code or protocol.INTERNAL, reply.message or "error")
             return reply.result
     finally:

@@ -23,7 +23,7 @@ from lazy_transcode.daemon.events import EventBus
 from lazy_transcode.daemon.notify import Notifier, status_line
 from lazy_transcode.daemon.queue_store import QueueStore, QueueVersionError
 from lazy_transcode.daemon.scheduler import Scheduler
-from lazy_transcode.daemon.server import Server, StartupError, bind, prepare_socket_dir, secure
+from lazy_transcode.daemon.server import Access, Server, StartupError, bind, prepare_socket_dir, secure
 from lazy_transcode.daemon.worker import FileRemover, JobRunner, engine_remover, engine_runner
 from lazy_transcode.endpoints import ipc_path
 
@@ -38,8 +38,16 @@ async def serve(
     runner: JobRunner | None = None,
     remover: FileRemover | None = None,
 ) -> None:
-    prepare_socket_dir(cfg.socket)
-    prepare_socket_dir(cfg.events_socket)
+    locks = [prepare_socket_dir(cfg.socket)]  # held until we exit: one daemon per socket
+    try:
+        locks.append(prepare_socket_dir(cfg.events_socket))
+        await _serve_locked(cfg, notifier, runner, remover)
+    finally:
+        for lock in locks:
+            lock.close()
+
+
+async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | None, remover: FileRemover | None) -> None:
     try:
         store = QueueStore(cfg.state_dir / "queue.sqlite3")
         requeued = store.requeue_interrupted()
@@ -56,7 +64,7 @@ async def serve(
     pub = pub_ctx.socket(zmq.PUB)
     secure(router, cfg.socket)
     secure(pub, cfg.events_socket)
-    pub.setsockopt(zmq.SNDHWM, 10_000)
+    pub.setsockopt(zmq.SNDHWM, 10_000)  # events: a watcher that falls this far behind loses the oldest
     bound: list[tuple[str, int]] = []
     try:
         bind(router, cfg.socket)
@@ -83,7 +91,7 @@ async def serve(
             on_change=on_change,
         )
         ctx = Context(config=cfg, store=store, scheduler=scheduler)
-        server = Server(ctx, router)
+        server = Server(ctx, router, Access.for_endpoint(cfg.socket))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -3,11 +3,18 @@
 Paths are resolved (symlinks too) and checked against `library_roots` before anything is queued, and a
 file that already has a pending job is left out (two jobs must never write the same state files). The
 whole request is one transaction: either every job is queued or none.
+
+Only regular files are sources. Each is opened with O_NONBLOCK to check it (a FIFO, device or socket
+answers at once and is refused, never read). A path given by name that is refused fails the request;
+inside a given folder, a file that is not regular, or a link that leads outside the roots, is left out
+with one warning in the reply (`warnings`) and the rest of the folder is queued. The job checks its
+source again when it opens it (`media.source`): the roots hold at use, not only here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +23,9 @@ from lazy_transcode import protocol
 from lazy_transcode.daemon.context import Context
 from lazy_transcode.jobs.api import JobOptions, OptionError
 from lazy_transcode.media.discover import video_files
+from lazy_transcode.media.source import SourceRefused, check_regular
+
+log = logging.getLogger(__name__)
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -36,19 +46,50 @@ def _resolve(raw: str, roots: list[Path]) -> Path:
     return path
 
 
-def collect(raws: list[str], roots: list[Path]) -> list[Path]:
-    """The video files to queue, resolved and checked (runs in a thread: folders may be large)."""
+MAX_WARNINGS = 100  # a folder of a million FIFOs must not make a reply of a million lines
+
+
+def _refusal(path: Path) -> str | None:
+    """Why `path` (resolved) cannot be a source: not a regular file, or not readable by the daemon."""
+    try:
+        check_regular(path)
+    except SourceRefused as exc:
+        return str(exc)
+    return None
+
+
+def collect(raws: list[str], roots: list[Path], warnings: list[str] | None = None) -> list[Path]:
+    """The video files to queue, resolved and checked (runs in a thread: folders may be large). What
+    is left out of a folder is described in `warnings`, one line each."""
+    warnings = [] if warnings is None else warnings
     found: dict[Path, None] = {}
     for raw in raws:
         path = _resolve(raw, roots)
         if path.is_dir():
-            files = [_resolve(str(f), roots) for f in video_files(path)]
+            files = []
+            left_out = 0
+            for name in video_files(path):
+                try:
+                    file = _resolve(str(name), roots)
+                    refusal = _refusal(file)
+                except protocol.ProtocolError as exc:
+                    refusal = exc.message
+                if refusal is None:
+                    files.append(file)
+                    continue
+                left_out += 1
+                if len(warnings) < MAX_WARNINGS:
+                    warnings.append(f"skipped {name}: {refusal}"[:600])
+                log.warning("add: skipped %s: %s", name, refusal)
             if not files:
                 raise protocol.ProtocolError(protocol.NOT_FOUND, f"no video files under {raw[:300]}")
-        elif path.is_file():
-            files = [path]
+            if left_out > MAX_WARNINGS:
+                warnings.append(f"{left_out - MAX_WARNINGS} more file(s) skipped under {raw[:300]}")
         else:
-            raise protocol.ProtocolError(protocol.REFUSED, f"not a regular file: {raw[:300]}")
+            refusal = _refusal(path)
+            if refusal is not None:
+                raise protocol.ProtocolError(protocol.REFUSED, refusal[:600])
+            files = [path]
         for file in files:
             if not os.access(file, os.R_OK):
                 raise protocol.ProtocolError(protocol.REFUSED, f"the daemon cannot read {file}")
@@ -82,9 +123,10 @@ async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     options = _options(ctx, args["options"])
     paused = args["paused"]
     priority = args["priority"]
-    files = await asyncio.to_thread(collect, raws, ctx.config.library_roots)
+    warnings: list[str] = []
+    files = await asyncio.to_thread(collect, raws, ctx.config.library_roots, warnings)
     pending = {job.input: job.id for job in ctx.store.all() if job.state in protocol.ACTIVE_STATES}
     skipped = [{"file": str(f), "job": pending[str(f)]} for f in files if str(f) in pending]
     new = [str(f) for f in files if str(f) not in pending]
     ids = ctx.scheduler.add([(f, options.to_dict()) for f in new], priority=priority, paused=paused)
-    return {"ids": ids, "files": new, "skipped": skipped}
+    return {"ids": ids, "files": new, "skipped": skipped, "warnings": warnings}

@@ -9,7 +9,7 @@ import av
 import pytest
 
 from lazy_transcode.media.probe import probe
-from lazy_transcode.media.samples import Clip, clips_usable, extract_clips, plan_samples
+from lazy_transcode.media.samples import Clip, clip_files, clips_usable, extract_clips, plan_samples
 from lazy_transcode.state.layout import clips_dir
 from tests.helpers import run_ffmpeg
 
@@ -40,6 +40,7 @@ def test_clips_are_frame_exact_and_live_in_the_state_folder(counter_video: Path,
     assert len(plan) == 2 and not plan[0].whole
     dest = clips_dir(tmp_path / ".lazy_transcode_state", counter_video)
     assert dest.name == "counter.mp4.clips"
+    dest.mkdir(parents=True)
     clips = asyncio.run(extract_clips(counter_video, info, plan, dest, ffmpeg=ffmpeg))
     for planned, clip in zip(plan, clips, strict=True):
         assert Path(clip.path).parent == dest
@@ -49,20 +50,23 @@ def test_clips_are_frame_exact_and_live_in_the_state_folder(counter_video: Path,
         want = frame_bytes(counter_video, {first, first + 99})
         got = frame_bytes(Path(clip.path), {0, 99})
         assert got[0] == want[first] and got[99] == want[first + 99]  # lossless and frame-exact
-    assert clips_usable(clips)
+    assert clips_usable(clips, clip_files(clips, dest, counter_video, 25.0))
     assert sorted(p.name for p in dest.iterdir()) == sorted(Path(c.path).name for c in clips)  # no .part left
 
 
 def test_damaged_or_missing_clip_is_not_reused(counter_video: Path, tmp_path: Path, ffmpeg: str) -> None:
     info = probe(counter_video)
     clips = asyncio.run(extract_clips(counter_video, info, [Clip(30.0, 2.0)], tmp_path, ffmpeg=ffmpeg))
-    assert clips_usable(clips)
-    path = Path(clips[0].path)
+    files = clip_files(clips, tmp_path, counter_video, 25.0)
+    assert clips_usable(clips, files)
+    path = files[0]
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])  # a crash mid-write, a disk error
-    assert not clips_usable(clips)
+    assert not clips_usable(clips, files)
     path.unlink()
-    assert not clips_usable(clips)
+    assert not clips_usable(clips, files)
+    path.symlink_to(counter_video)  # a link is never a clip of ours
+    assert not clips_usable(clips, files)
 
 
 def test_short_file_is_its_own_clip(bbb_40s: Path, tmp_path: Path, ffmpeg: str) -> None:
