@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -144,12 +145,27 @@ def ffmpeg_pids(under: Path) -> list[int]:
         if (
             cmdline
             and b"ffmpeg" in Path(cmdline[0].decode(errors="replace")).name.encode()
-            and str(under).encode() in b" ".join(cmdline)
+            and str(under).encode() in b" ".join(_named(arg) for arg in cmdline)
         ):
             stat = proc_stat(int(entry.name))
             if stat is not None and stat[0] != "Z":
                 found.append(int(entry.name))
     return found
+
+
+_HELD = re.compile(rb"/proc/(\d+)/fd/(\d+)")
+
+
+def _named(arg: bytes) -> bytes:
+    """An ffmpeg argument with the daemon's held folders and files (`/proc/PID/fd/N`) named by their paths."""
+
+    def name(match: re.Match[bytes]) -> bytes:
+        try:
+            return os.fsencode(os.readlink(f"/proc/{int(match[1])}/fd/{int(match[2])}"))
+        except OSError:
+            return match[0]
+
+    return _HELD.sub(name, arg)
 
 
 def group_members(pgid: int) -> list[int]:
