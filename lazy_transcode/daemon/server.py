@@ -167,7 +167,7 @@ class Access:
                 return None
             groups = {gid}
             with contextlib.suppress(OSError):
-                raw = peer.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 4 * 65536)
+                raw = peer.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 1024)  # 256 groups, Python's limit
                 groups.update(struct.unpack(f"{len(raw) // 4}I", raw))
         except OSError:
             return "permission denied: the peer's credentials cannot be read"
