@@ -22,8 +22,10 @@ path, the options and `state.layout`.
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import msgspec
@@ -71,6 +73,8 @@ class Setting(_Record, omit_defaults=True):
         return {k: v for k, v in (("quality", self.quality), ("bitrate_kbps", self.bitrate_kbps)) if v is not None}
 
 
+_TIME_BASE = re.compile(r"[1-9][0-9]{0,9}/[1-9][0-9]{0,9}")
+
 # first frame, frame count, pts of the first frame, input seek (s), input stop (s)
 PlanRow = tuple[int, int, int, float | None, float | None]
 
@@ -98,6 +102,8 @@ class PiecesRecord(_Record):
     def __post_init__(self) -> None:
         if self.frames <= 0 or not self.plan or any(row[1] <= 0 for row in self.plan):
             raise ValueError("a piece plan needs pieces of at least one frame")
+        if not _TIME_BASE.fullmatch(self.time_base) or Fraction(self.time_base) <= 0:
+            raise ValueError("time_base must be a positive fraction such as 1/12800")  # it goes into ffmpeg's argv
         if any(not 0 <= n < len(self.plan) for n in self.pieces):
             raise ValueError("a recorded piece is not in the plan")
 

@@ -28,6 +28,9 @@ from lazy_transcode.state.pause import PauseManager
 
 log = logging.getLogger(__name__)
 
+# How a job fails (one line); ValueError: a recorded setting today's encoder refuses (a forged record)
+_FAILURES = (JobFailed, StateError, OSError, FFmpegError, FFmpegRunError, ProbeError, SourceRefused, ValueError)
+
 
 def make_operation(source: Path, options: JobOptions) -> TranscodeOperation:
     profile = get_profile(options.encoder)
@@ -87,7 +90,7 @@ async def run_job(
                 return await run_steps(
                     Job(source, options, manager, control, ffmpeg_exe(ffmpeg), held=held, roots=roots)
                 )
-        except (JobFailed, StateError, OSError, FFmpegError, FFmpegRunError, ProbeError, SourceRefused) as exc:
+        except _FAILURES as exc:
             return JobResult("failed", str(source), reason=_one_line(exc))
 
 
