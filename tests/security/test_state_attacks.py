@@ -8,6 +8,7 @@ that the files the attacker aimed at are byte-identical afterwards.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import shutil
 import uuid
@@ -47,6 +48,33 @@ def test_a_linked_state_folder_fails_the_job_and_its_target_is_untouched(library
     assert str(library / ".lazy_transcode_state") in result.reason
     assert snapshot(victim) == before
     assert sorted(p.name for p in library.iterdir()) == [".lazy_transcode_state", "film.mp4"]  # no output
+
+
+def test_a_forged_destination_in_a_0_1_0_record_decides_nothing(tmp_path: Path) -> None:
+    """0.1.0 placed `work/output.mkv` at the record's `checkpoint.encode.output.dest`: as root, over an
+    `authorized_keys`. Today the destination is derived from the source and the options only."""
+    library = tmp_path / "library"
+    library.mkdir()
+    lay_out_library(library, names=("film.mp4",))
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "authorized_keys").write_text("ssh-ed25519 AAAA precious\n")
+    payload = b"ssh-ed25519 AAAA attacker\n"
+    state_dir = library / ".lazy_transcode_state"
+    (state_dir / "film.mp4_qp.work" / "output.mkv").write_bytes(payload)
+    state_file = state_dir / "film.mp4_qp.state.json"
+    state = json.loads(state_file.read_text())
+    state["checkpoint"]["encode"]["output"] = {
+        "bytes": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "dest": str(victim / "authorized_keys"),
+    }
+    state["current_step"] = "place"
+    state_file.write_text(json.dumps(state))
+    before = snapshot(victim)
+    result = run(library / "film.mp4")
+    assert snapshot(victim) == before
+    assert result.output_file in (None, str(library / "film_q30.mkv")), result
 
 
 def test_a_linked_work_folder_fails_the_resume_and_its_target_is_untouched(tmp_path: Path) -> None:
