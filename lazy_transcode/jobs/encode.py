@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lazy_transcode.failpoints import failpoint
-from lazy_transcode.jobs.api import JobFailed, JobOptions, Progress
-from lazy_transcode.jobs.record import Fingerprint, OutputRecord, PieceRecord, PiecesRecord
+from lazy_transcode.jobs.api import CONTAINERS, JobFailed, JobOptions, Progress
+from lazy_transcode.jobs.record import OutputRecord, PieceRecord, PiecesRecord
 from lazy_transcode.media.commands import assemble_args, decode_check_args, decode_pieces_args, piece_encode_args
 from lazy_transcode.media.encoders import KEYINT_DEFAULT, EncoderArgs, get_profile
 from lazy_transcode.media.join import JoinError, codec_parameters, join_pieces
@@ -42,11 +42,6 @@ def destination(source: Path, options: JobOptions, label: str) -> Path:
         return source.with_suffix(f".{options.container}")
     folder = Path(options.output_dir) if options.output_dir else source.parent
     return folder / output_name(source, label, options.container)
-
-
-def fingerprint(source: Path) -> Fingerprint:
-    st = source.stat()
-    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
 class PieceEncoder:
@@ -89,13 +84,20 @@ class PieceEncoder:
         assert self.job.cp.encode is not None
         return self.job.cp.encode
 
-    def key(self) -> str:
-        blob = json.dumps(
-            {"args": self.enc_args.output, "g": self.enc_args.global_args, "f": self.enc_args.filters,
-             "piece_seconds": self.options.piece_seconds, "container": self.options.container, "v": KEY_VERSION},
-            sort_keys=True, default=str,
-        )  # fmt: skip
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    def key(self, container: str | None = None) -> str:
+        """What the pieces' bytes depend on. Keys of 0.1.0 also named the output container (`container`),
+        on which pieces never depended: `plan` accepts those too, so a new container keeps the pieces."""
+        parts: dict[str, Any] = {
+            "args": self.enc_args.output, "g": self.enc_args.global_args, "f": self.enc_args.filters,
+            "piece_seconds": self.options.piece_seconds, "v": KEY_VERSION,
+        }  # fmt: skip
+        if container is not None:
+            parts["container"] = container
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def _source_id(self) -> str | None:
+        source = self.job.cp.source
+        return source.id if source is not None else None
 
     def _save(self) -> None:
         self.manager.save_state()
@@ -112,7 +114,8 @@ class PieceEncoder:
         """Scan the source's frames once and cut them into pieces (a plan for other settings is dropped)."""
         cp = self.job.cp
         key = self.key()
-        if cp.encode is not None and cp.encode.key == key:
+        if cp.encode is not None and cp.encode.key in (key, *(self.key(c) for c in CONTAINERS)):
+            cp.encode.key = key
             return
         if cp.encode is not None:
             log.info("%s: the encoder arguments changed since the checkpoint; starting the encode over", self.source)
@@ -390,7 +393,9 @@ class PieceEncoder:
         await self.control.wait_if_paused()
         try:
             await run_ffmpeg(
-                assemble_args(joined, self.source, self.info, part, ext), ffmpeg=self.ffmpeg, control=self.control
+                assemble_args(joined, self.source, self.info, part, ext, self._source_id()),
+                ffmpeg=self.ffmpeg,
+                control=self.control,
             )
         except FFmpegRunError as exc:
             raise JobFailed(f"assembly failed: {exc}") from None

@@ -1,21 +1,29 @@
 """`add PATH... [options]`: queue one job per video file; folders expand recursively.
 
 Paths are resolved (symlinks too) and checked against `library_roots` before anything is queued, and a
-file that already has a pending job is left out (two jobs must never write the same state files). The
-whole request is one transaction: either every job is queued or none.
+file that already has a pending job is left out (two jobs must never write the same state files). Each
+file is decided as the CLI decides (`jobs.recorded.decide`: a recorded job goes on with its recorded
+options, a file done before is skipped) and checked before the work (`jobs.preflight`). The whole
+request is one transaction: either every job is queued or none (a refused file refuses the request).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lazy_transcode import protocol
 from lazy_transcode.daemon.context import Context
 from lazy_transcode.jobs.api import JobOptions, OptionError
+from lazy_transcode.jobs.preflight import claim, describe_claim, problem
+from lazy_transcode.jobs.recorded import decide
+from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.discover import video_files
+
+PROBE_LIMIT = 20  # an add of more files is not probed file by file (each job checks its file as it starts)
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -56,16 +64,17 @@ def collect(raws: list[str], roots: list[Path]) -> list[Path]:
     return list(found)
 
 
-def _options(ctx: Context, given: dict[str, Any]) -> JobOptions:
-    """The request's options over the daemon's `[defaults]` (each was checked; together they must agree too)."""
+def _given(ctx: Context, given: dict[str, Any]) -> dict[str, Any]:
+    """The request's options (each checked already), with its output folder resolved inside the roots;
+    together with the daemon's `[defaults]` they must agree too."""
+    given = dict(given)
+    if given.get("output_dir") is not None:
+        given["output_dir"] = str(_resolve_dir(given["output_dir"], ctx.config.library_roots))
     try:
-        options = JobOptions.from_dict({**ctx.config.defaults, **given})
+        JobOptions.from_dict({**ctx.config.defaults, **given})
     except OptionError as exc:
         raise protocol.ProtocolError(protocol.BAD_ARGS, str(exc)) from None
-    if options.output_dir is not None:
-        out = _resolve_dir(options.output_dir, ctx.config.library_roots)
-        options.output_dir = str(out)
-    return options
+    return given
 
 
 def _resolve_dir(raw: str, roots: list[Path]) -> Path:
@@ -77,14 +86,58 @@ def _resolve_dir(raw: str, roots: list[Path]) -> Path:
     return path
 
 
+@dataclass
+class Plan:
+    queue: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def plan(ctx: Context, files: list[Path], given: dict[str, Any], args: dict[str, Any]) -> Plan:
+    """Decide every file as the CLI does (the record is the truth; checks before the work; no two jobs
+    write one file); runs in a thread."""
+    result = Plan()
+    pending: dict[str, int] = {}
+    claimed: dict[tuple[str, str, str, bool], str] = {}
+    for job in ctx.store.all():
+        if job.state in protocol.ACTIVE_STATES:
+            pending[job.input] = job.id
+            try:
+                claimed[claim(Path(job.input), JobOptions.from_dict(job.options))] = f"job {job.id}"
+            except (OptionError, TypeError):
+                pass
+    exe = ffmpeg_exe(ctx.config.ffmpeg or None)
+    probe_each = len(files) <= PROBE_LIMIT
+    for file in files:
+        if str(file) in pending:
+            result.skipped.append({"file": str(file), "job": pending[str(file)], "reason": "already queued"})
+            continue
+        decision = decide(file, given, ctx.config.defaults, restart=args["restart"], again=args["again"])
+        if decision.done is not None:
+            result.skipped.append({"file": str(file), "reason": decision.done})
+            continue
+        reason = decision.refused
+        if reason is None and decision.options is not None:
+            reason = problem(file, decision.options, exe, probe_it=probe_each)
+        if reason is None and decision.options is not None:
+            key = claim(file, decision.options)
+            if key in claimed:
+                reason = f"{claimed[key]} writes {describe_claim(key)} too; give one of them another --output-dir"
+            claimed[key] = file.name
+        if reason is not None or decision.options is None:
+            result.refused.append(str(reason).removeprefix(f"{file}: "))
+            continue
+        result.queue.append((str(file), decision.options.to_dict()))
+    return result
+
+
 async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     raws = args["paths"]
-    options = _options(ctx, args["options"])
-    paused = args["paused"]
-    priority = args["priority"]
+    given = _given(ctx, args["options"])
     files = await asyncio.to_thread(collect, raws, ctx.config.library_roots)
-    pending = {job.input: job.id for job in ctx.store.all() if job.state in protocol.ACTIVE_STATES}
-    skipped = [{"file": str(f), "job": pending[str(f)]} for f in files if str(f) in pending]
-    new = [str(f) for f in files if str(f) not in pending]
-    ids = ctx.scheduler.add([(f, options.to_dict()) for f in new], priority=priority, paused=paused)
-    return {"ids": ids, "files": new, "skipped": skipped}
+    decided = await asyncio.to_thread(plan, ctx, files, given, args)
+    if decided.refused:
+        more = f" (and {len(decided.refused) - 1} more)" if len(decided.refused) > 1 else ""
+        raise protocol.ProtocolError(protocol.REFUSED, f"{decided.refused[0]}{more}; nothing was queued")
+    ids = ctx.scheduler.add(decided.queue, priority=args["priority"], paused=args["paused"])
+    return {"ids": ids, "files": [f for f, _ in decided.queue], "skipped": decided.skipped}
