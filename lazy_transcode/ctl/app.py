@@ -329,7 +329,8 @@ def resumable(
     for op in ops:
         percent = op.get("progress_percent") or 0.0
         kind, step = op.get("operation_type", "?"), op.get("current_step", "?")
-        print(f"{kind:5} {percent:5.1f}%  {step:20} {op.get('input_file')}")
+        running = f"  [running: {op['in_progress_by']}]" if op.get("in_progress_by") else ""
+        print(f"{kind:5} {percent:5.1f}%  {step:20} {op.get('input_file')}{running}")
 
 
 @app.command()

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import time
 from fractions import Fraction
@@ -42,6 +43,39 @@ def destination(source: Path, options: JobOptions, label: str) -> Path:
         return source.with_suffix(f".{options.container}")
     folder = Path(options.output_dir) if options.output_dir else source.parent
     return folder / output_name(source, label, options.container)
+
+
+FIFO_PREFIX = "lazy-transcode-"  # then the pid of the process whose decoder and encoders use the FIFOs
+
+
+def remove_stale_fifo_dirs() -> None:
+    """Remove the FIFO folders of our dead processes (a kill -9 leaves its `TemporaryDirectory` behind)."""
+    base = Path(tempfile.gettempdir())
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name.removeprefix(FIFO_PREFIX).split("-", 1)[0]
+        if not (entry.name.startswith(FIFO_PREFIX) and pid.isdigit()) or int(pid) == os.getpid():
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or _alive(int(pid)):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class PieceEncoder:
@@ -139,6 +173,7 @@ class PieceEncoder:
 
     async def encode(self) -> None:
         """Encode every piece not yet recorded, until all are recorded and agree."""
+        await asyncio.to_thread(remove_stale_fifo_dirs)
         self.pieces_dir.mkdir(parents=True, exist_ok=True)
         await self._encode_pieces()
         if not await self._pieces_agree():
@@ -225,7 +260,7 @@ class PieceEncoder:
         """
         first, last = run[0], run[-1]
         which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{last.index}"
-        with tempfile.TemporaryDirectory(prefix="lazy-transcode-") as fifo_dir:
+        with tempfile.TemporaryDirectory(prefix=f"{FIFO_PREFIX}{os.getpid()}-") as fifo_dir:
             fifo = Path(fifo_dir) / "frames_%05d.nut"
             for plan in run:
                 try:
