@@ -228,3 +228,17 @@ def test_nothing_is_left_behind(bbb_100s: Path, tmp_path: Path) -> None:
         [sys.executable, "-m", "lazy_transcode.cli", "--list-resumable", str(tmp_path)], capture_output=True, text=True
     )
     assert "No resumable operations" in listing.stdout
+
+
+def test_a_job_of_a_non_video_leaves_no_state(tmp_path: Path) -> None:
+    """ltd does not probe every file of a large add: the job finds out, and leaves nothing behind."""
+    import asyncio
+
+    from lazy_transcode.jobs.api import JobControl, JobOptions
+    from lazy_transcode.jobs.runner import run_job
+
+    text = tmp_path / "notes.mkv"
+    text.write_text("not a video\n" * 100)
+    result = asyncio.run(run_job(text, JobOptions(qp=30, preset="ultrafast"), JobControl()))
+    assert result.status == "failed" and "not a readable media file" in (result.reason or "")
+    assert not (tmp_path / ".lazy_transcode_state").exists()
