@@ -27,6 +27,7 @@ from lazy_transcode.media.place import fsync_dir, fsync_file, output_name, sha25
 from lazy_transcode.media.probe import FrameScan, ProbeError, scan_video_frames
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
 from lazy_transcode.media.verify import VerifyError, verify_output
+from lazy_transcode.state.store import pid_alive
 
 if TYPE_CHECKING:
     from lazy_transcode.jobs.pipeline import Job
@@ -61,21 +62,11 @@ def remove_stale_fifo_dirs() -> None:
             continue
         try:
             st = entry.stat(follow_symlinks=False)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or _alive(int(pid)):
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or pid_alive(int(pid)):
                 continue
         except OSError:
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class PieceEncoder:

@@ -22,7 +22,7 @@ from pathlib import Path
 from lazy_transcode.failpoints import failpoint
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult
 from lazy_transcode.jobs.encode import PieceEncoder, destination
-from lazy_transcode.jobs.record import Checkpoint, Fingerprint, JobStateManager, Placement, ResultRecord, Setting
+from lazy_transcode.jobs.record import Checkpoint, Fingerprint, JobStateManager, Placement, Setting
 from lazy_transcode.media.binary import capabilities
 from lazy_transcode.media.encoders import EncodeSettings
 from lazy_transcode.media.fingerprint import FileIdentity, identify
@@ -213,7 +213,7 @@ async def finish(job: Job) -> None:
         result = JobResult("skipped", reason=cp.kept_source, **common)
     else:
         result = JobResult("completed", output_file=str(job.destination()), **common)
-    cp.result = ResultRecord.of(result)
+    cp.result = result
     job.manager.mark_completed(True)
 
 
@@ -237,4 +237,4 @@ async def run_steps(job: Job) -> JobResult:
         await step.run(job)
         job.manager.save_state()
     assert job.cp.result is not None
-    return job.cp.result.job_result()
+    return job.cp.result

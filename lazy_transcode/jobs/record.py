@@ -143,30 +143,6 @@ class Placement(_Record):
     bytes: int
 
 
-class ResultRecord(_Record):
-    """How the job ended; a finished record answers with it instead of starting the job again."""
-
-    status: str
-    input_file: str
-    output_file: str | None = None
-    reason: str | None = None
-    source_size: int | None = None
-    output_size: int | None = None
-    vmaf: float | None = None
-    setting: dict[str, int] = msgspec.field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.status not in ("completed", "skipped", "failed"):
-            raise ValueError(f"unknown result status {self.status!r}")
-
-    @classmethod
-    def of(cls, result: JobResult) -> ResultRecord:
-        return msgspec.convert(result.to_dict(), cls)
-
-    def job_result(self) -> JobResult:
-        return JobResult(**msgspec.to_builtins(self))
-
-
 class Checkpoint(_Record):
     """The job's own resume data (the state's `checkpoint`)."""
 
@@ -177,7 +153,7 @@ class Checkpoint(_Record):
     output: OutputRecord | None = None
     kept_source: str | None = None  # the verified output was not worth placing (the reason)
     placed: Placement | None = None
-    result: ResultRecord | None = None
+    result: JobResult | None = None  # how it ended: a finished record answers with it
 
 
 class Probe(_Record):
