@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from lazy_transcode import __version__
 from lazy_transcode.jobs.api import JobControl, JobOptions, JobResult, JobStopped, OptionError, Progress
@@ -37,21 +39,31 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
             continue
         where = exclusive.get(option.name, group)
         text = argparse.SUPPRESS if option.hidden else option.help_text.replace("%", "%%")
+        # Only the options given appear in the namespace: a recorded job goes on with its own options.
         if option.type is bool:
-            where.add_argument(option.flag, action="store_true", help=text)
+            where.add_argument(option.flag, action="store_true", default=argparse.SUPPRESS, help=text)
             continue
         where.add_argument(
-            option.flag, type=option.type, choices=option.choices, default=option.default, metavar=option.metavar,
-            help=text,
+            option.flag, type=option.type, choices=option.choices, default=argparse.SUPPRESS,
+            metavar=option.metavar, help=text,
         )  # fmt: skip
+    group.add_argument(
+        "--restart", action="store_true", help="discard an unfinished operation recorded with other encode options"
+    )
+    group.add_argument("--again", action="store_true", help="encode a file that was done before once more")
 
 
-def options_from_args(args: argparse.Namespace) -> JobOptions:
-    given = {option.name: getattr(args, option.name) for option in OPTIONS if option.flag is not None}
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The job options given on the command line (folders made absolute); the rest are the defaults'."""
+    given = {option.name: getattr(args, option.name) for option in OPTIONS if hasattr(args, option.name)}
     for option in OPTIONS:
         if option.path and given.get(option.name):
             given[option.name] = str(Path(given[option.name]).absolute())
-    return JobOptions(**given).validate()
+    return given
+
+
+def options_from_args(args: argparse.Namespace) -> JobOptions:
+    return JobOptions.from_dict(given_options(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,12 +158,15 @@ class Interrupts:
             self.control.request_stop()
 
 
-async def run_files(files: list[Path], options: JobOptions, args: argparse.Namespace) -> int:
+Plans = list[tuple[Path, JobOptions]]
+
+
+async def run_files(plans: Plans, args: argparse.Namespace) -> int:
     from lazy_transcode.jobs.runner import run_job
 
     interrupts = Interrupts(asyncio.get_running_loop())
     failed = 0
-    for path in files:
+    for path, options in plans:
         if interrupts.stopping:
             return EXIT_INTERRUPTED
         reporter = Reporter(args.plain)
@@ -168,6 +183,47 @@ async def run_files(files: list[Path], options: JobOptions, args: argparse.Names
             reporter.stop()
         failed += _print_result(result)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def plan_files(
+    files: list[Path], given: dict[str, Any], args: argparse.Namespace
+) -> tuple[list[tuple[Path, JobOptions]], int]:
+    """Decide every file before any is encoded: what to run with which options, what was done before,
+    what is refused (one line each, on stderr). Returns the plans and the number refused."""
+    from lazy_transcode.jobs.preflight import claim, describe_claim, problem
+    from lazy_transcode.jobs.recorded import decide, recorded_managers
+    from lazy_transcode.media.binary import ffmpeg_exe
+
+    exe = ffmpeg_exe(args.ffmpeg)
+    plans: Plans = []
+    claimed: dict[tuple[str, str, str, bool], Path] = {}
+    refused = 0
+    for path in files:
+        present = os.path.lexists(path)
+        if not present and not recorded_managers(path):
+            print(f"{path}: no such file", file=sys.stderr)
+            refused += 1
+            continue
+        decision = decide(path, given, {}, restart=args.restart, again=args.again)
+        if decision.done is not None:
+            print(f"{path}: {decision.done}")
+            continue
+        reason = decision.refused
+        options = decision.options
+        if reason is None and options is not None and present:
+            reason = problem(path, options, exe)
+        if reason is None and options is not None:
+            key = claim(path, options)
+            if key in claimed:
+                reason = f"{claimed[key].name} writes {describe_claim(key)} too; give one of them another --output-dir"
+            claimed[key] = path
+        if reason is not None or options is None:
+            reason = str(reason).removeprefix(f"{path}: ")
+            print(f"{path}: refused: {reason}", file=sys.stderr)
+            refused += 1
+            continue
+        plans.append((path, options))
+    return plans, refused
 
 
 def _print_result(result: JobResult) -> int:
@@ -196,30 +252,29 @@ def main(argv: list[str] | None = None) -> int:
     if handled:
         return EXIT_OK
     try:
-        options = options_from_args(args)
+        given = given_options(args)
+        JobOptions.from_dict(given)
     except OptionError as exc:
         parser.error(str(exc))
     files = list(expand(args.paths))
+    if not files:
+        print("no video files under " + ", ".join(args.paths), file=sys.stderr)
+        return EXIT_FAILED
     if args.resume:
-        files = [f for f in files if _has_state(f, options)]
+        files = [f for f in files if _has_unfinished_work(f)]
         if not files:
             print("nothing to resume", file=sys.stderr)
             return EXIT_OK
-    # A source already replaced by its verified output (a kill during --replace) goes on from its record.
-    runnable = [f for f in files if f.is_file() or _has_state(f, options)]
-    missing = [f for f in files if f not in runnable]
-    for path in missing:
-        print(f"{path}: no such file", file=sys.stderr)
-    files = runnable
-    code = asyncio.run(run_files(files, options, args))
-    return EXIT_FAILED if missing and code == EXIT_OK else code
+    plans, refused = plan_files(files, given, args)
+    code = asyncio.run(run_files(plans, args)) if plans else EXIT_OK
+    return EXIT_FAILED if refused and code == EXIT_OK else code
 
 
-def _has_state(file: Path, options: JobOptions) -> bool:
-    """Whether the file has a recorded operation of this mode (unfinished, or finished but not cleared)."""
-    from lazy_transcode.jobs.runner import state_manager_for
+def _has_unfinished_work(file: Path) -> bool:
+    """--resume: whether the file has an unfinished operation recorded, of any mode."""
+    from lazy_transcode.jobs.recorded import recorded_managers
 
-    return state_manager_for(file, options).state_file.exists()
+    return any(m.record.checkpoint.result is None for m in recorded_managers(file))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ VERIFY_MODES = ("full", "quick")
 
 # Fields of a recorded operation that are not options: the file, and what the encoder's profile implies.
 NOT_OPTION_FIELDS = ("input_file", "encoder_type")
+# Options that change where the output goes or how it is checked, never the bytes of an encode: a
+# recorded job takes new values of these and keeps its finished work; any other option is the encode's.
+PLACEMENT_OPTIONS = ("output_dir", "replace", "container", "verify")
 
 
 class OptionError(ValueError):

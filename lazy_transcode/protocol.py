@@ -218,6 +218,8 @@ DECLARED = (
             "options": Arg((dict,), {}, max_len=64, check=_job_options),
             "paused": Arg((bool,), False),
             "priority": Arg((int,), 0, bounds=PRIORITY_RANGE),
+            "restart": Arg((bool,), False),  # discard unfinished records of other encode options
+            "again": Arg((bool,), False),  # encode files done before once more
         },
         needs=("paths",),
         needs_message="give at least one path",

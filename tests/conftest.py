@@ -43,3 +43,23 @@ def logging_ffmpeg(tmp_path: Path, ffmpeg: str) -> tuple[str, Path]:
     wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {shlex.quote(str(log))}\nexec {shlex.quote(ffmpeg)} "$@"\n')
     os.chmod(wrapper, 0o755)
     return str(wrapper), log
+
+
+@pytest.fixture(scope="session")
+def tiny_video(media_dir: Path) -> Path:
+    """2 s of 160x96 video in Matroska: a real media file where a test needs one but no encode of it."""
+    out = media_dir / "tiny.mkv"
+    if not out.exists():
+        run_ffmpeg(
+            "-f", "lavfi", "-i", "testsrc2=s=160x96:r=25:d=2", "-c:v", "libx264", "-preset", "ultrafast", str(out)
+        )
+    return out
+
+
+@pytest.fixture(scope="session")
+def bbb_100s(media_dir: Path) -> Path:
+    """Real footage long enough to be sampled in clips (100 s), tiny (160x90) for speed."""
+    out = media_dir / "bbb_100s.mp4"
+    if not out.exists():
+        looped_bbb(out, loops=19, seconds=100, size="160:90", crf=18, audio=["-c:a", "aac", "-b:a", "64k"])
+    return out

@@ -123,17 +123,22 @@ def add(
     paths: Annotated[list[Path], typer.Argument(help="Video files or folders (expanded recursively).")],
     paused: Annotated[bool, typer.Option("--paused", help="Queue the jobs paused.")] = False,
     priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Discard an unfinished operation recorded with other encode options.")
+    ] = False,
+    again: Annotated[bool, typer.Option("--again", help="Encode a file that was done before once more.")] = False,
     json_out: JsonOpt = False,
     **options: Any,
 ) -> None:
     """Queue one job per video file; print the new job ids."""
     settings = _settings(ctx, json_out)
-    args = {
+    args: dict[str, Any] = {
         "paths": [os.path.abspath(p) for p in paths],
         "options": given_options(options),
         "paused": paused,
         "priority": priority,
     }
+    args.update({k: True for k, v in (("restart", restart), ("again", again)) if v})
     result = call(settings, "add", args)
     if settings.json:
         emit_json(result)
@@ -141,9 +146,10 @@ def add(
     for job_id in result.get("ids", []):
         print(job_id)
     for skipped in result.get("skipped", []):
-        print(f"ltctl: {skipped['file']} is already queued as job {skipped['job']}", file=sys.stderr)
-    for warning in result.get("warnings", []):
-        print(f"ltctl: {warning}", file=sys.stderr)
+        if "job" in skipped:
+            print(f"ltctl: {skipped['file']} is already queued as job {skipped['job']}", file=sys.stderr)
+        else:
+            print(f"ltctl: {skipped['file']}: {skipped.get('reason')}", file=sys.stderr)
 
 
 @app.command("list")
@@ -323,7 +329,8 @@ def resumable(
     for op in ops:
         percent = op.get("progress_percent") or 0.0
         kind, step = op.get("operation_type", "?"), op.get("current_step", "?")
-        print(f"{kind:5} {percent:5.1f}%  {step:20} {op.get('input_file')}")
+        running = f"  [running: {op['in_progress_by']}]" if op.get("in_progress_by") else ""
+        print(f"{kind:5} {percent:5.1f}%  {step:20} {op.get('input_file')}{running}")
 
 
 @app.command()

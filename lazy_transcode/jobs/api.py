@@ -38,7 +38,7 @@ class JobResult:
     source_size: int | None = None
     output_size: int | None = None
     vmaf: float | None = None
-    setting: dict[str, Any] = field(default_factory=dict)
+    setting: dict[str, int] = field(default_factory=dict)  # {"quality": N} or {"bitrate_kbps": N}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

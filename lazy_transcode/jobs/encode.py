@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import time
 from fractions import Fraction
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lazy_transcode.failpoints import failpoint
-from lazy_transcode.jobs.api import JobFailed, JobOptions, Progress
-from lazy_transcode.jobs.record import Fingerprint, OutputRecord, PieceRecord, PiecesRecord
+from lazy_transcode.jobs.api import CONTAINERS, JobFailed, JobOptions, Progress
+from lazy_transcode.jobs.record import OutputRecord, PieceRecord, PiecesRecord
 from lazy_transcode.media.commands import assemble_args, decode_check_args, decode_pieces_args, piece_encode_args
 from lazy_transcode.media.encoders import KEYINT_DEFAULT, EncoderArgs, get_profile
 from lazy_transcode.media.join import JoinError, codec_parameters, join_pieces
@@ -27,6 +28,7 @@ from lazy_transcode.media.probe import FrameScan, ProbeError, scan_video_frames
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
 from lazy_transcode.media.verify import VerifyError, verify_output
 from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
+from lazy_transcode.state.store import pid_alive
 
 if TYPE_CHECKING:
     from lazy_transcode.jobs.pipeline import Job
@@ -45,9 +47,27 @@ def destination(source: Path, options: JobOptions, label: str) -> Path:
     return folder / output_name(source, label, options.container)
 
 
-def fingerprint(source: Path) -> Fingerprint:
-    st = source.stat()
-    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns)
+FIFO_PREFIX = "lazy-transcode-"  # then the pid of the process whose decoder and encoders use the FIFOs
+
+
+def remove_stale_fifo_dirs() -> None:
+    """Remove the FIFO folders of our dead processes (a kill -9 leaves its `TemporaryDirectory` behind)."""
+    base = Path(tempfile.gettempdir())
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name.removeprefix(FIFO_PREFIX).split("-", 1)[0]
+        if not (entry.name.startswith(FIFO_PREFIX) and pid.isdigit()) or int(pid) == os.getpid():
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or pid_alive(int(pid)):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
 
 
 class PieceEncoder:
@@ -91,13 +111,20 @@ class PieceEncoder:
         assert self.job.cp.encode is not None
         return self.job.cp.encode
 
-    def key(self) -> str:
-        blob = json.dumps(
-            {"args": self.enc_args.output, "g": self.enc_args.global_args, "f": self.enc_args.filters,
-             "piece_seconds": self.options.piece_seconds, "container": self.options.container, "v": KEY_VERSION},
-            sort_keys=True, default=str,
-        )  # fmt: skip
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    def key(self, container: str | None = None) -> str:
+        """What the pieces' bytes depend on. Keys of 0.1.0 also named the output container (`container`),
+        on which pieces never depended: `plan` accepts those too, so a new container keeps the pieces."""
+        parts: dict[str, Any] = {
+            "args": self.enc_args.output, "g": self.enc_args.global_args, "f": self.enc_args.filters,
+            "piece_seconds": self.options.piece_seconds, "v": KEY_VERSION,
+        }  # fmt: skip
+        if container is not None:
+            parts["container"] = container
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def _source_id(self) -> str | None:
+        source = self.job.cp.source
+        return source.id if source is not None else None
 
     def _save(self) -> None:
         self.manager.save_state()
@@ -114,7 +141,8 @@ class PieceEncoder:
         """Scan the source's frames once and cut them into pieces (a plan for other settings is dropped)."""
         cp = self.job.cp
         key = self.key()
-        if cp.encode is not None and cp.encode.key == key:
+        if cp.encode is not None and cp.encode.key in (key, *(self.key(c) for c in CONTAINERS)):
+            cp.encode.key = key
             return
         if cp.encode is not None:
             log.info("%s: the encoder arguments changed since the checkpoint; starting the encode over", self.source)
@@ -138,6 +166,7 @@ class PieceEncoder:
 
     async def encode(self) -> None:
         """Encode every piece not yet recorded, until all are recorded and agree."""
+        await asyncio.to_thread(remove_stale_fifo_dirs)
         ensure_subfolder(self.work, "work folder")
         ensure_subfolder(self.pieces_dir, "pieces folder")
         await self._encode_pieces()
@@ -225,7 +254,7 @@ class PieceEncoder:
         """
         first, last = run[0], run[-1]
         which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{last.index}"
-        with tempfile.TemporaryDirectory(prefix="lazy-transcode-") as fifo_dir:
+        with tempfile.TemporaryDirectory(prefix=f"{FIFO_PREFIX}{os.getpid()}-") as fifo_dir:
             fifo = Path(fifo_dir) / "frames_%05d.nut"
             for plan in run:
                 try:
@@ -394,7 +423,9 @@ class PieceEncoder:
         await self.control.wait_if_paused()
         try:
             await run_ffmpeg(
-                assemble_args(joined, self.reads, self.info, part, ext), ffmpeg=self.ffmpeg, control=self.control
+                assemble_args(joined, self.reads, self.info, part, ext, self._source_id()),
+                ffmpeg=self.ffmpeg,
+                control=self.control,
             )
         except FFmpegRunError as exc:
             raise JobFailed(f"assembly failed: {exc}") from None

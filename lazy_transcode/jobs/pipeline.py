@@ -16,20 +16,21 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lazy_transcode.failpoints import failpoint
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult
-from lazy_transcode.jobs.encode import PieceEncoder, destination, fingerprint
-from lazy_transcode.jobs.record import Checkpoint, JobStateManager, Placement, ResultRecord, Setting
+from lazy_transcode.jobs.encode import PieceEncoder, destination
+from lazy_transcode.jobs.record import Checkpoint, Fingerprint, JobStateManager, Placement, Setting
 from lazy_transcode.media.binary import capabilities
 from lazy_transcode.media.encoders import EncodeSettings
+from lazy_transcode.media.fingerprint import FileIdentity, identify
 from lazy_transcode.media.place import fsync_dir, place_file, sha256_file
 from lazy_transcode.media.probe import MediaInfo, probe
 from lazy_transcode.media.source import HeldSource, inside, real_path
+from lazy_transcode.media.tags import output_source_id
 from lazy_transcode.state import layout
 from lazy_transcode.state.held import proc_path, safe_subfolder
 
@@ -110,12 +111,25 @@ async def check_source(job: Job) -> None:
     if efficient and not job.options.force:
         job.cp.skip = f"already {efficient} (use --force to transcode anyway)"
         return
-    now = fingerprint(job.reads)
-    if job.cp.source is not None and job.cp.source != now and job.cp.encode is not None:
-        log.info("%s: the source changed since the checkpoint; starting the encode over", job.source)
-        job.cp.encode = None
-        shutil.rmtree(job.work_dir, ignore_errors=True)
-    job.cp.source = now
+    now = same_source(job, "its encode began")
+    job.cp.source = Fingerprint.of(now)  # a record of 0.1.0 gets the inode and the sample hash
+
+
+def same_source(job: Job, since: str) -> FileIdentity:
+    """The source as it is now; JobFailed if it is no longer the file the record was made from.
+
+    A changed source is never spliced into the work done on the old one and never deleted: the job
+    stops with one line and keeps its pieces (`--restart` encodes the new file).
+    """
+    try:
+        now = identify(job.source)
+    except OSError as exc:
+        raise JobFailed(f"{job.source}: cannot read the source ({exc.strerror or exc})") from None
+    recorded = job.cp.source
+    change = recorded.differs(now) if recorded is not None else None
+    if change is not None:
+        raise JobFailed(f"{job.source}: the source changed since {since} ({change}); run again with --restart")
+    return now
 
 
 async def choose_settings(job: Job) -> None:
@@ -145,6 +159,7 @@ async def encode_pieces(job: Job) -> None:
 
 
 async def assemble_and_verify(job: Job) -> None:
+    same_source(job, "its pieces were encoded")
     await PieceEncoder(job).assemble_and_verify()
 
 
@@ -157,22 +172,17 @@ async def place(job: Job) -> None:
     ready = job.work_dir / f"output.{job.options.container}"
     failpoint("before-place")
     if ready.exists():
+        same_source(job, "its output was verified")
         with destination_folder(job, dest) as folder:
+            await asyncio.to_thread(_check_destination_free, job, dest)
             await asyncio.to_thread(place_file, ready, folder, dest.name)
         failpoint("placed-unrecorded")
-    elif not (
-        dest.exists()
-        and dest.stat().st_size == output.bytes
-        and await asyncio.to_thread(sha256_file, dest) == output.sha256
-    ):
+    elif not await asyncio.to_thread(_holds_output, dest, output.bytes, output.sha256):
         job.cp.output = None  # gone before placement: the next run rebuilds it from the pieces
         job.manager.save_state()
         raise JobFailed("the verified output disappeared before placement; run the job again")
     if job.options.replace and dest != job.source:
-        with contextlib.suppress(FileNotFoundError):
-            job.source.unlink()
-        fsync_dir(job.source.parent)
-        failpoint("source-removed-unrecorded")
+        await asyncio.to_thread(_remove_source, job)
     job.cp.placed = Placement(bytes=output.bytes)
 
 
@@ -194,6 +204,34 @@ def destination_folder(job: Job, dest: Path) -> Iterator[Path]:
         os.close(fd)
 
 
+def _holds_output(path: Path, size: int, sha256: str) -> bool:
+    return path.is_file() and path.stat().st_size == size and sha256_file(path) == sha256
+
+
+def _check_destination_free(job: Job, dest: Path) -> None:
+    """Nothing the job did not make is overwritten: `dest` must be absent, the source itself (`--replace`
+    of a file already in the output container), or an earlier output of this same source."""
+    if not os.path.lexists(dest) or dest == job.source:
+        return
+    ours = job.cp.source is not None and job.cp.source.id is not None
+    if ours and dest.is_file() and not dest.is_symlink() and output_source_id(dest) == job.cp.source.id:
+        return
+    raise JobFailed(f"{dest} exists and is not an earlier output of {job.source.name}; move it away and run again")
+
+
+def _remove_source(job: Job) -> None:
+    """`--replace`: remove the source, only while it is still the very file that was encoded."""
+    try:
+        same_source(job, "it was encoded")
+    except JobFailed:
+        if not os.path.lexists(job.source):
+            return  # removed already (a kill right after the removal)
+        raise
+    job.source.unlink()
+    fsync_dir(job.source.parent)
+    failpoint("source-removed-unrecorded")
+
+
 async def finish(job: Job) -> None:
     """Record how the job ended; from now on the record answers with this result."""
     cp = job.cp
@@ -211,7 +249,7 @@ async def finish(job: Job) -> None:
         result = JobResult("skipped", reason=cp.kept_source, **common)
     else:
         result = JobResult("completed", output_file=str(job.destination()), **common)
-    cp.result = ResultRecord.of(result)
+    cp.result = result
     job.manager.mark_completed(True)
 
 
@@ -235,4 +273,4 @@ async def run_steps(job: Job) -> JobResult:
         await step.run(job)
         job.manager.save_state()
     assert job.cp.result is not None
-    return job.cp.result.job_result()
+    return job.cp.result

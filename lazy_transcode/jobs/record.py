@@ -32,6 +32,7 @@ import msgspec
 
 from lazy_transcode.jobs.api import JobOptions, JobResult, OptionError
 from lazy_transcode.media.encoders import EncodeSettings
+from lazy_transcode.media.fingerprint import FileIdentity
 from lazy_transcode.media.pieces import PiecePlan
 from lazy_transcode.media.samples import ExtractedClip
 from lazy_transcode.options import options_from_operation
@@ -46,10 +47,34 @@ class _Record(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
 
 
 class Fingerprint(_Record):
-    """What identifies the source that was encoded."""
+    """What identifies the source that was encoded (0.1.0 recorded only its size and mtime)."""
 
     size: int
     mtime_ns: int
+    inode: int | None = None
+    device: int | None = None
+    sample: str | None = None  # hash of sampled blocks (`media.fingerprint`)
+
+    @classmethod
+    def of(cls, identity: FileIdentity) -> Fingerprint:
+        return cls(identity.size, identity.mtime_ns, identity.inode, identity.device, identity.sample)
+
+    def differs(self, now: FileIdentity) -> str | None:
+        """How the file `now` is not the one recorded (None when it is the same file, unchanged)."""
+        if self.size != now.size:
+            return f"its size changed ({self.size} -> {now.size} bytes)"
+        if self.sample is not None and self.sample != now.sample:
+            return "its content changed"
+        if self.mtime_ns != now.mtime_ns:
+            return "its modification time changed"
+        if self.inode is not None and (self.inode, self.device) != (now.inode, now.device):
+            return "it was replaced by another file"
+        return None
+
+    @property
+    def id(self) -> str | None:
+        """The content's short name (see `FileIdentity.id`); None for a record of 0.1.0."""
+        return None if self.sample is None else FileIdentity(self.size, 0, 0, 0, self.sample).id
 
 
 class Setting(_Record, omit_defaults=True):
@@ -124,30 +149,6 @@ class Placement(_Record):
     bytes: int
 
 
-class ResultRecord(_Record):
-    """How the job ended; a finished record answers with it instead of starting the job again."""
-
-    status: str
-    input_file: str
-    output_file: str | None = None
-    reason: str | None = None
-    source_size: int | None = None
-    output_size: int | None = None
-    vmaf: float | None = None
-    setting: dict[str, int] = msgspec.field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.status not in ("completed", "skipped", "failed"):
-            raise ValueError(f"unknown result status {self.status!r}")
-
-    @classmethod
-    def of(cls, result: JobResult) -> ResultRecord:
-        return msgspec.convert(result.to_dict(), cls)
-
-    def job_result(self) -> JobResult:
-        return JobResult(**msgspec.to_builtins(self))
-
-
 class Checkpoint(_Record):
     """The job's own resume data (the state's `checkpoint`)."""
 
@@ -158,7 +159,7 @@ class Checkpoint(_Record):
     output: OutputRecord | None = None
     kept_source: str | None = None  # the verified output was not worth placing (the reason)
     placed: Placement | None = None
-    result: ResultRecord | None = None
+    result: JobResult | None = None  # how it ended: a finished record answers with it
 
 
 class Probe(_Record):
@@ -362,3 +363,19 @@ class JobStateManager(UniversalStateManager):
         """A job's state goes with its partial files."""
         self.remove_partial_files()
         super().cleanup_state()
+
+    def finish_completed(self) -> None:
+        """A finished job keeps a small record (its source's fingerprint, setting, output, result) until
+        `cleanup_completed_states` removes it: a file done before is not done again. Its partial files,
+        the piece plan and the search's probes go."""
+        self.remove_partial_files()
+        checkpoint = self.record.checkpoint
+        checkpoint.encode = None
+        self.record = JobRecord(checkpoint=checkpoint, best=self.record.best)
+        self.save_state()
+
+    def holds_work(self) -> bool:
+        """Whether the record holds anything worth resuming (a setting, pieces, probes, an output)."""
+        record = self.record
+        cp = record.checkpoint
+        return any(x is not None for x in (cp.settings, cp.encode, cp.output, record.search, record.clips))

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult, OptionError
 from lazy_transcode.jobs.pipeline import Job, run_steps
 from lazy_transcode.jobs.record import JobStateManager
+from lazy_transcode.jobs.recorded import describe
 from lazy_transcode.media.binary import FFmpegError, ffmpeg_exe
 from lazy_transcode.media.encoders import get_profile
 from lazy_transcode.media.probe import ProbeError
 from lazy_transcode.media.process import FFmpegRunError
 from lazy_transcode.media.source import SourceRefused, open_source
-from lazy_transcode.options import operation_fields
+from lazy_transcode.options import PLACEMENT_OPTIONS, operation_fields
+from lazy_transcode.state import layout
 from lazy_transcode.state.errors import StateError
 from lazy_transcode.state.held import shown
 from lazy_transcode.state.integration import StateAwareOperation
@@ -91,19 +94,46 @@ async def run_job(
                     Job(source, options, manager, control, ffmpeg_exe(ffmpeg), held=held, roots=roots)
                 )
         except _FAILURES as exc:
+            _after_failure(manager)
             return JobResult("failed", str(source), reason=_one_line(exc))
 
 
+def _after_failure(manager: JobStateManager) -> None:
+    """A failed job keeps its pieces and probes (resumable) but not its sample clips (large, and cut again
+    in seconds); a job that failed before anything worth keeping (not a video, say) leaves no state."""
+    try:
+        if manager.holds_work():
+            held = manager.open_folder(create=False)  # never through a link (UnsafeFolderError)
+            if held is not None:
+                shutil.rmtree(layout.clips_dir(held, manager.operation.input_file), ignore_errors=True)
+        else:
+            manager.cleanup_state()
+    except StateError as exc:
+        log.warning("%s", exc)
+    finally:
+        manager.close()
+
+
 def _continue_or_start_over(manager: JobStateManager, source: Path, options: JobOptions) -> None:
-    """A finished record answers as recorded; an unfinished one continues; one for other options starts over."""
+    """A finished record answers as recorded; an unfinished one continues with its recorded encode options,
+    taking the given placement options (`PLACEMENT_OPTIONS`); other encode options are refused."""
     if manager.record.checkpoint.result is not None:
         log.info("%s: finished before; reporting the recorded result", source)
-    elif manager.recorded_options() != options:
-        log.info("%s: previous state is for other options; starting over", source)
-        manager.remove_partial_files()
-        manager.start_over()
-    else:
-        log.info("%s: resuming from step %r", source, manager.state.current_step)
+        return
+    recorded = manager.recorded_options()
+    changed = [n for n in vars(options) if n not in PLACEMENT_OPTIONS and getattr(options, n) != getattr(recorded, n)]
+    if changed:
+        raise JobFailed(
+            f"{source.name}: an unfinished encode is recorded ({describe(recorded)}); {', '.join(changed)} "
+            "would change it: run it with the recorded options, or with --restart to discard it"
+        )
+    if recorded != options:
+        cp = manager.record.checkpoint
+        if recorded.container != options.container and cp.placed is None:
+            cp.output = cp.kept_source = None  # assembled for the other container: assembled again
+        manager.state.operation = make_operation(source, options)
+        log.info("%s: continuing with the new output options", source)
+    log.info("%s: resuming from step %r", source, manager.state.current_step)
 
 
 def remove_job_files(input_file: str | Path, options: JobOptions) -> None:

@@ -20,6 +20,7 @@ import ffmpeg as ffmpeg_python
 from lazy_transcode.media.encoders import EncoderArgs
 from lazy_transcode.media.pieces import PiecePlan
 from lazy_transcode.media.probe import MediaInfo
+from lazy_transcode.media.tags import OUTPUT_TAG
 
 
 def _compile(stream: Any) -> list[str]:
@@ -137,10 +138,14 @@ def piece_encode_args(
     return [*enc.global_args, *cmd]
 
 
-def assemble_args(video: Path, source: Path, info: MediaInfo, out: Path, container: str) -> list[str]:
+def assemble_args(
+    video: Path, source: Path, info: MediaInfo, out: Path, container: str, source_id: str | None = None
+) -> list[str]:
     """Mux the joined video with every other stream of the source, its chapters and metadata.
 
-    Both inputs keep their original timestamps (-copyts), so audio stays exactly in sync.
+    Both inputs keep their original timestamps (-copyts), so audio stays exactly in sync. The output is
+    tagged `LAZY_TRANSCODE_SOURCE=<source_id>`: it is never taken for a source, and a later job of the
+    same source knows it for its own.
     """
     assert info.video is not None
     joined = ffmpeg_python.input(str(video), copyts=None)
@@ -161,7 +166,7 @@ def assemble_args(video: Path, source: Path, info: MediaInfo, out: Path, contain
         kwargs["f"] = "matroska"
     else:
         kwargs["f"] = "mp4"
-        kwargs["movflags"] = "+faststart"
+        kwargs["movflags"] = "+faststart+use_metadata_tags"
     if not keep:
         # ffmpeg-python only emits inputs that feed the output; chapters and metadata still come from
         # the source, so map an optional selector that matches no stream to keep it as input 1.
@@ -173,6 +178,8 @@ def assemble_args(video: Path, source: Path, info: MediaInfo, out: Path, contain
         if container == "mp4" and stream_info.type == "subtitle":
             kwargs[f"c:{out_index}"] = "mov_text"
         out_index += 1
+    if source_id is not None:
+        kwargs["metadata"] = f"{OUTPUT_TAG}={source_id}"
     return _compile(ffmpeg_python.output(*streams, str(out), **kwargs))
 
 

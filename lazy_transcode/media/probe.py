@@ -8,6 +8,7 @@ from it in its state, so a resume never scans again).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -215,8 +216,12 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The error's last line, without the `[Errno N]` of FFmpeg's AVERROR codes (meaningless to users)
+    and without the file name (the caller names the file)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+    return re.sub(r"^\[Errno -?\d+\] ", "", text[-1]) if text else type(exc).__name__
 
 
 @dataclass

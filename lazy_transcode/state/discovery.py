@@ -97,6 +97,8 @@ def find_resumable_operations(root: Path | str, operation_type: str | None = Non
                 continue
             if only_file is not None and os.path.abspath(op.input_file) != only_file:
                 continue
+            if not os.path.lexists(op.input_file) and not state.checkpoint.get("output"):
+                continue  # can never resume: its source is gone and no finished output waits for placement
             holder = lease_mod.read(io_path)
             found.append(
                 {

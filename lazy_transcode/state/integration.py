@@ -176,7 +176,7 @@ class StateAwareOperation:
                 manager.mark_completed(success=True)
                 failpoint("completed-unremoved")
                 if not self.keep_completed:
-                    manager.cleanup_state()
+                    manager.finish_completed()
             elif isinstance(exc, _INTERRUPTIONS):
                 manager.record_interruption(type(exc).__name__)
             else:

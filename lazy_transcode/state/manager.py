@@ -222,6 +222,10 @@ class UniversalStateManager:
         self.save_state()
         raise OperationInterrupted(f"stopped at step {self.state.current_step!r}; state saved, resumable")
 
+    def finish_completed(self) -> None:
+        """What becomes of a completed operation's state: removed (the spec's automatic cleanup)."""
+        self.cleanup_state()
+
     def cleanup_state(self) -> None:
         """Remove the state file (and our lease); removes the state folder when it is left empty."""
         held = self.open_folder(create=False)

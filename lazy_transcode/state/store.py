@@ -231,7 +231,8 @@ def quarantine(path: Path, reason: str) -> Path | None:
 # --- leftovers of killed writers -------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this pid exists (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -258,7 +259,7 @@ def clean_stale_temps(folder: Path, *, now: float | None = None) -> list[Path]:
         stale = False
         if len(parts) == 3 and parts[0] == host and parts[1].isdigit():
             pid = int(parts[1])
-            stale = pid != os.getpid() and not _pid_alive(pid)
+            stale = pid != os.getpid() and not pid_alive(pid)
         if not stale:
             try:
                 stale = now - path.stat().st_mtime > STALE_TEMP_SECONDS

@@ -184,7 +184,7 @@ def state_checkpoint(media: Path) -> dict[str, Any]:
     if not files:
         return {}
     try:
-        return json.loads(files[0].read_text()).get("checkpoint", {}).get("encode", {})
+        return json.loads(files[0].read_text()).get("checkpoint", {}).get("encode") or {}
     except (OSError, ValueError):
         return {}
 

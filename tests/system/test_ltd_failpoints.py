@@ -12,7 +12,7 @@ import pytest
 
 from lazy_transcode.failpoints import ENV as FAILPOINT_ENV
 from lazy_transcode.media.probe import scan_video_frames
-from tests.helpers import run_ffmpeg
+from tests.helpers import files_beside, run_ffmpeg
 from tests.system.support import Ltd
 
 POINTS = ["joined", "assembled", "verified-unrecorded", "before-place", "placed-unrecorded", "completed-unremoved"]
@@ -51,4 +51,4 @@ def test_restart_after_a_kill_encodes_nothing(
     assert "encoding piece" not in ltd.log.read_text()[before:], "no piece is encoded again"
     assert scan_video_frames(output).frame_count == frames
     expected = {output.name} if replace else {output.name, source.name}
-    assert {p.name for p in library.iterdir()} == expected
+    assert files_beside(library) == expected

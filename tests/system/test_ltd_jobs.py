@@ -79,12 +79,14 @@ def test_add_run_pause_resume_done(ltd_factory: Callable[..., Ltd], library: Pat
     assert "completed" in ltd.ctl("list").stdout
 
 
-def test_sigkill_while_paused_and_while_running_loses_nothing(ltd_factory: Callable[..., Ltd], library: Path) -> None:
+def test_sigkill_while_paused_and_while_running_loses_nothing(
+    ltd_factory: Callable[..., Ltd], library: Path, tiny_video: Path
+) -> None:
     source_frames = frames(library / "film.mp4")
     ltd = ltd_factory().start()
     ltd.ctl("add", str(library))
     ltd.ctl("add", str(library / "film.mp4"), "--paused", "--priority", "-5", check=False)  # refused: already queued
-    (library / "other.mkv").write_bytes(b"")  # a second job that stays queued behind the first
+    shutil.copy(tiny_video, library / "other.mkv")  # a second job that stays queued behind the first
     ltd.ctl("add", str(library / "other.mkv"), "--paused")
     ltd.wait_job(1, encoding, timeout=60)
     wait_until(lambda: pieces_done(library) >= 2, 60, "two finished pieces")

@@ -141,7 +141,9 @@ def check_other_uid(ltd: Ltd, path: Path) -> None:
     assert ltd.request("ping")["pong"] is True  # and our own uid is still served
 
 
-def test_notify_ready_status_watchdog_stopping(ltd_factory: Callable[..., Ltd], tmp_path: Path) -> None:
+def test_notify_ready_status_watchdog_stopping(
+    ltd_factory: Callable[..., Ltd], tmp_path: Path, tiny_video: Path
+) -> None:
     sink_path = tmp_path / "notify.sock"
     sink = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sink.bind(str(sink_path))
@@ -162,7 +164,7 @@ def test_notify_ready_status_watchdog_stopping(ltd_factory: Callable[..., Ltd], 
     assert ltd.request("ping", timeout=1.0)["pong"] is True
     assert "STATUS=idle" in first
     (tmp_path / "lib").mkdir()
-    (tmp_path / "lib" / "a.mkv").write_bytes(b"")
+    shutil.copy(tiny_video, tmp_path / "lib" / "a.mkv")
     ltd.ctl("add", str(tmp_path / "lib"), "--paused")
     sink.setblocking(False)  # what queued up while ltctl ran was sent before the window: drain it first
     with contextlib.suppress(BlockingIOError):
@@ -223,13 +225,15 @@ def test_a_queue_from_a_newer_version_stops_ltd_and_is_left_untouched(ltd_factor
     assert queue.read_bytes() == data
 
 
-def test_library_roots_after_resolving_symlinks(ltd_factory: Callable[..., Ltd], tmp_path: Path) -> None:
+def test_library_roots_after_resolving_symlinks(
+    ltd_factory: Callable[..., Ltd], tmp_path: Path, tiny_video: Path
+) -> None:
     root = tmp_path / "root"
     outside = tmp_path / "outside"
     root.mkdir()
     outside.mkdir()
-    (root / "in.mkv").write_bytes(b"")
-    (outside / "out.mkv").write_bytes(b"")
+    shutil.copy(tiny_video, root / "in.mkv")
+    shutil.copy(tiny_video, outside / "out.mkv")
     (root / "sneaky.mkv").symlink_to(outside / "out.mkv")
     ltd = ltd_factory(f'library_roots = ["{root}"]\n').start()
     refused = ltd.ctl("add", str(outside / "out.mkv"), check=False)
@@ -242,7 +246,7 @@ def test_library_roots_after_resolving_symlinks(ltd_factory: Callable[..., Ltd],
     added = ltd.ctl("add", str(root), "--paused")
     assert added.stdout.split() == ["1"]
     [warning] = added.stderr.strip().splitlines()
-    assert f"skipped {root / 'sneaky.mkv'}" in warning and "outside library_roots" in warning, warning
+    assert f"{root / 'sneaky.mkv'}: skipped: it leads outside library_roots" in warning, warning
     assert ltd.ctl("--json", "list").stdout.count('"id"') == 1
     assert ltd.job(1)["input"] == str(root / "in.mkv")
 

@@ -81,7 +81,7 @@ def checkpoint(box: Container, clip: str) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}  # replaced between listing and reading
-    return data.get("checkpoint", {}).get("encode", {})
+    return data.get("checkpoint", {}).get("encode") or {}
 
 
 def wait_mid_encode(box: Container, clip: str, timeout: float = 180.0) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pytest
 
 from lazy_transcode.failpoints import ENV as FAILPOINT_ENV
 from lazy_transcode.media.probe import scan_video_frames
+from tests.helpers import files_beside
 
 from .runner import FAST, kill_group, no_ffmpeg_left, run_cli, start_cli, timestamps, vmaf
 
@@ -34,7 +35,7 @@ def reference(bbb_40s: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     assert run.returncode == 0, run.stderr
     out = folder / "bbb_q30.mkv"
     assert out.is_file()
-    assert not (folder / ".lazy_transcode_state").exists(), "state and pieces are removed after success"
+    assert files_beside(folder) == {"bbb.mp4", "bbb_q30.mkv"}, "pieces are removed after success"
     return out, run.seconds
 
 
@@ -71,7 +72,7 @@ def test_kill_at_random_moments_then_resume(bbb_40s: Path, reference: tuple[Path
     out = tmp_path / "bbb_q30.mkv"
     assert source.read_bytes() == source_bytes, "the source is never modified"
     _assert_same_as_reference(out, ref_out, source)
-    assert not (tmp_path / ".lazy_transcode_state").exists()
+    assert "bbb_q30.mkv" in files_beside(tmp_path)
 
 
 def _encoded_pieces(stderr: str) -> list[int]:
@@ -140,7 +141,7 @@ def test_kill_during_assembly_and_placement(
     out = tmp_path / "bbb_q30.mkv"
     assert timestamps(out) == timestamps(reference[0])
     assert abs(out.stat().st_size - reference[0].stat().st_size) <= 0.01 * reference[0].stat().st_size
-    assert not (tmp_path / ".lazy_transcode_state").exists()
+    assert "bbb_q30.mkv" in files_beside(tmp_path)
 
 
 @pytest.mark.parametrize("point", ["placed-unrecorded", "source-removed-unrecorded"])
@@ -155,7 +156,7 @@ def test_replace_survives_a_kill_during_placement(point: str, bbb_40s: Path, tmp
     out = tmp_path / "bbb.mkv"
     assert out.is_file() and not source.exists()
     assert scan_video_frames(out).frame_count == frames
-    assert not (tmp_path / ".lazy_transcode_state").exists()
+    assert files_beside(tmp_path) == {"bbb.mkv"}
 
 
 def test_sigterm_saves_checkpoint_and_quits(bbb_40s: Path, tmp_path: Path) -> None:

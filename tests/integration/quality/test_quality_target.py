@@ -17,7 +17,7 @@ import pytest
 
 from lazy_transcode.jobs.api import JobControl, JobOptions, Progress
 from lazy_transcode.jobs.runner import run_job
-from tests.helpers import full_vmaf
+from tests.helpers import files_beside, full_vmaf
 
 TOL = 1.0
 
@@ -44,7 +44,7 @@ def test_finished_file_reaches_target_vmaf(target: float, bbb_40s: Path, tmp_pat
     assert target - 0.5 <= achieved <= target + TOL + 0.5
     assert 1 <= len(probes) <= 4
     # Temporary files never beside the source nor in the working directory, and all gone at the end.
-    assert sorted(p.name for p in src_dir.iterdir()) == ["bbb.mp4"]
+    assert files_beside(src_dir) == {"bbb.mp4"}  # and the small record of the finished job
     assert set(Path.cwd().iterdir()) == cwd_before
 
 
@@ -128,6 +128,6 @@ def test_killed_search_resumes_without_repeating_a_probe(
     assert len(encodes_second) >= 1  # the kill really was mid-search
     # Everything temporary is gone, the source is untouched beside its output folder.
     assert not (state_dir / "bbb long.mp4.clips").exists()
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "bin" and p.suffix != ".log") == [
+    assert sorted(p for p in files_beside(tmp_path) if p != "bin" and not p.endswith(".log")) == [
         "bbb long.mp4", "out",
     ]  # fmt: skip

@@ -10,6 +10,7 @@ from lazy_transcode.jobs.runner import state_manager_for
 from lazy_transcode.media.probe import scan_video_frames
 from lazy_transcode.state.schema import SCHEMA_VERSION
 from tests.fixtures.v010 import lay_out_library
+from tests.helpers import files_beside
 from tests.integration.encode.runner import run_cli
 
 ENCODE = ["--mode", "qp", "--encoder", "libx265", "--preset", "ultrafast", "--piece-seconds", "2", "--plain"]
@@ -44,7 +45,7 @@ def test_interrupted_encode_resumes_mid_file(tmp_path: Path) -> None:
     assert sorted(int(n) for n in re.findall(r"encoding piece (\d+) \(", run.stderr)) == [2, 3]
     output = tmp_path / "film_q30.mkv"
     assert scan_video_frames(output).frame_count == 200
-    assert {p.name for p in tmp_path.iterdir()} == {"film.mp4", "film_q30.mkv"}
+    assert files_beside(tmp_path) == {"film.mp4", "film_q30.mkv"}
 
 
 def test_interrupted_search_finishes(tmp_path: Path) -> None:
@@ -56,4 +57,4 @@ def test_interrupted_search_finishes(tmp_path: Path) -> None:
     assert "corrupt" not in run.stderr
     # This test pattern compresses badly: the search ends in a skip, with the measured reason.
     assert "search.mp4: skipped: predicted output" in run.stdout and "saving below 5%" in run.stdout
-    assert {p.name for p in tmp_path.iterdir()} == {"search.mp4"}
+    assert files_beside(tmp_path) == {"search.mp4"}

@@ -90,8 +90,9 @@ def test_check_args_fills_defaults_and_checks_types() -> None:
     assert protocol.check_args("status", {}) == {"id": None}
     assert protocol.check_args("status", {"id": None}) == {"id": None}
     assert protocol.check_args("pause", {"all": True}) == {"ids": [], "all": True}
-    assert protocol.check_args("add", {"paths": ["/a"]}) == {"paths": ["/a"], "options": {}, "paused": False,
-                                                            "priority": 0}  # fmt: skip
+    assert protocol.check_args("add", {"paths": ["/a"]}) == {
+        "paths": ["/a"], "options": {}, "paused": False, "priority": 0, "restart": False, "again": False
+    }  # fmt: skip
     assert protocol.check_args("add", {"paths": ["/a"], "options": {"vmaf-target": 90}})["options"] == {
         "vmaf_target": 90.0
     }
