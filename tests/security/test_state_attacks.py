@@ -23,6 +23,7 @@ from lazy_transcode.jobs.runner import remove_job_files, run_job
 from lazy_transcode.state.discovery import cleanup_completed_states, find_resumable_operations
 from lazy_transcode.state.errors import StateError
 from tests.fixtures.v010 import FIXTURE, lay_out_library
+from tests.integration.encode.runner import run_cli
 from tests.security.support import FILM, SEARCH, snapshot, victim_folder
 
 
@@ -183,3 +184,14 @@ def test_a_source_outside_the_roots_by_its_real_path_is_refused_at_use(tmp_path:
     result = run(roots / "show" / "film.mp4", options, roots=[roots])
     assert result.status == "failed" and "outside library_roots" in result.reason, result
     assert snapshot(outside) == before
+
+
+def test_the_foreground_program_refuses_a_linked_state_folder_in_one_line(library: Path, tmp_path: Path) -> None:
+    victim = victim_folder(tmp_path)
+    (library / ".lazy_transcode_state").symlink_to(victim)
+    before = snapshot(victim)
+    done = run_cli("--mode", "qp", "--qp", "30", "--preset", "ultrafast", "--plain", str(library / "film.mp4"))
+    assert done.returncode == 1, done
+    [line] = [ln for ln in done.stderr.splitlines() if "symbolic link" in ln]
+    assert str(library / ".lazy_transcode_state") in line, done.stderr
+    assert snapshot(victim) == before
