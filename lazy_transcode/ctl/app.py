@@ -224,6 +224,8 @@ def status(
         print(f"ltd {d['version']} (pid {d['pid']}), up {fmt_eta(d['uptime'])}")
         print(f"workers: {d['workers']} ({d['running']} running){'; queue held' if d['held'] else ''}")
         print(f"jobs: {counts}")
+        if d.get("queue_error"):
+            print(f"QUEUE ERROR: {d['queue_error']}")
         print(f"socket: {d['socket']}  events: {d['events_socket']}")
         print(f"state_dir: {d['state_dir']}")
         return

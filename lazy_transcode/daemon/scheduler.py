@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,6 +26,14 @@ from lazy_transcode.protocol import FINAL_STATES, JobState
 log = logging.getLogger(__name__)
 
 HELD_KEY = "held"
+RETRY_SECONDS = 5.0
+
+
+class QueueWriteError(protocol.ProtocolError):
+    """The queue database cannot be written (a full or failing disk): an error reply, the queue held."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(protocol.INTERNAL, message)
 
 
 class Scheduler:
@@ -50,6 +59,9 @@ class Scheduler:
         self.cancelling: set[int] = set()  # idle jobs a `cancel` is removing the files of: not to be started
         self.held = store.get_meta(HELD_KEY) == "1"
         self.closing = False
+        self.queue_error: str | None = None  # why the queue cannot be written now (the queue is held meanwhile)
+        # job id -> (old state, new state, fields): how jobs ended while the queue could not be written
+        self.uncommitted: dict[int, tuple[JobState, JobState, dict[str, Any]]] = {}
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()  # the PUB socket and the store belong to the loop's thread
@@ -71,17 +83,62 @@ class Scheduler:
         """
         job = self._job(job_id)
         self._check(job_id, job.state, new)
-        self.store.set_state(job_id, new, result=result, error=error, progress=progress, keep_progress=keep_progress)
-        self.events.job_state(job_id, new, file=job.input, **({"error": error} if error else {}))
-        self._log(job_id, job.state, new, error or (job.input if new is JobState.RUNNING else ""))
+        change = {"result": result, "error": error, "progress": progress, "keep_progress": keep_progress}
+        try:
+            self.store.set_state(job_id, new, **change)
+        except (sqlite3.Error, OSError) as exc:
+            self._queue_failed(exc)
+            if (
+                new in protocol.FINAL_STATES
+            ):  # the job's own record beside the media says how it ended: keep it for later
+                self.uncommitted[job_id] = (job.state, new, change)
+            raise QueueWriteError(self.queue_error or "the queue database cannot be written") from None
+        self._announce(job_id, job.input, job.state, new, error)
+
+    def _announce(self, job_id: int, input_file: str, old: JobState, new: JobState, error: str | None) -> None:
+        self.events.job_state(job_id, new, file=input_file, **({"error": error} if error else {}))
+        self._log(job_id, old, new, error or (input_file if new is JobState.RUNNING else ""))
         self.on_change()
+
+    def _queue_failed(self, exc: BaseException) -> None:
+        """A write of the queue failed (a full or failing disk): hold the queue and say so, loudly, once."""
+        reason = f"the queue database cannot be written ({exc}); no new job starts until it can"
+        if reason != self.queue_error:
+            log.error("%s", reason)
+        self.queue_error = reason
+        self.on_change()
+
+    def retry_queue(self) -> bool:
+        """Commit what could not be committed; True (and the queue goes on) once the database takes writes."""
+        if self.queue_error is None:
+            return True
+        try:
+            self.store.set_meta(HELD_KEY, "1" if self.held else "0")  # a write that proves the disk is back
+            for job_id, (old, new, change) in list(self.uncommitted.items()):
+                self.store.set_state(job_id, new, **change)
+                del self.uncommitted[job_id]
+                job = self.store.get(job_id)
+                self._announce(job_id, job.input if job else "", old, new, change.get("error"))
+        except (sqlite3.Error, OSError) as exc:
+            self._queue_failed(exc)
+            return False
+        log.info("the queue database takes writes again; the queue goes on")
+        self.queue_error = None
+        self.on_change()
+        return True
 
     def add(self, items: Iterable[tuple[str, dict[str, Any]]], priority: int = 0, paused: bool = False) -> list[int]:
         """Queue new jobs (input path, options) in one transaction, then announce each; returns their ids."""
         state = JobState.PAUSED if paused else JobState.QUEUED
         self._check(None, None, state)
         jobs = list(items)
-        ids = self.store.add(jobs, priority=priority, paused=paused)
+        if not self.retry_queue():
+            raise QueueWriteError(self.queue_error or "the queue database cannot be written")
+        try:
+            ids = self.store.add(jobs, priority=priority, paused=paused)
+        except (sqlite3.Error, OSError) as exc:
+            self._queue_failed(exc)
+            raise QueueWriteError(self.queue_error or "the queue database cannot be written") from None
         for job_id, (input_file, _options) in zip(ids, jobs, strict=True):
             self.events.job_state(job_id, state, file=input_file)
             self._log(job_id, None, state, input_file)
@@ -112,11 +169,16 @@ class Scheduler:
     async def run(self) -> None:
         while not self.closing:
             self.fill()
-            await self._wake.wait()
+            try:  # while the queue cannot be written, try again every few seconds
+                await asyncio.wait_for(self._wake.wait(), RETRY_SECONDS if self.queue_error else None)
+            except TimeoutError:
+                pass
             self._wake.clear()
 
     def fill(self) -> None:
-        """Start queued jobs while a worker is free and the queue is not held."""
+        """Start queued jobs while a worker is free and the queue is not held (nor failing to be written)."""
+        if not self.retry_queue():
+            return
         while not self.held and not self.closing and self.running_count() < self.workers:
             job = self.store.next_queued(exclude=[*self.active, *self.cancelling])
             if job is None:
@@ -165,7 +227,10 @@ class Scheduler:
     def _finish(self, job_id: int, outcome: Outcome) -> None:
         state = outcome.state or JobState.FAILED
         progress = {"step": "done", "percent": 100.0} if state in (JobState.COMPLETED, JobState.SKIPPED) else None
-        self.transition(job_id, state, result=outcome.result, error=outcome.error, progress=progress)
+        try:
+            self.transition(job_id, state, result=outcome.result, error=outcome.error, progress=progress)
+        except QueueWriteError:
+            pass  # kept in `uncommitted` and retried; its record beside the media already says it ended
 
     def _on_progress(self, job_id: int, progress: Progress) -> None:
         if threading.get_ident() != self._loop_thread:  # reported from a worker thread: hop onto the loop
@@ -300,7 +365,9 @@ class Scheduler:
 
     # --- views -------------------------------------------------------------------------------------
     def row(self, job: Job) -> dict[str, Any]:
-        """The `list` view of one job."""
+        """The `list` view of one job (an end the queue could not yet record is shown as it is)."""
+        if job.id in self.uncommitted:
+            job.state = self.uncommitted[job.id][1]
         active = self.active.get(job.id)
         progress = active.progress_dict() if active and active.progress else job.progress
         progress = progress or {}

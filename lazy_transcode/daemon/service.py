@@ -77,6 +77,8 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
 
         def on_change() -> None:
             text = status_line(store.counts(), scheduler.held)
+            if scheduler.queue_error:
+                text = f"QUEUE ERROR: {scheduler.queue_error}; {text}"
             if text != last_status[0]:
                 last_status[0] = text
                 notifier.status(text)
