@@ -33,6 +33,7 @@ BAD_ARGS = "bad_args"
 NOT_FOUND = "not_found"
 REFUSED = "refused"  # e.g. a path outside library_roots
 BAD_STATE = "bad_state"  # e.g. cancelling a finished job
+QUEUE_ERROR = "queue_error"  # the daemon cannot write its queue (disk full, I/O error): nothing was changed
 INTERNAL = "internal"
 
 

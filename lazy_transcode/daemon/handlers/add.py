@@ -82,6 +82,7 @@ async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     options = _options(ctx, args["options"])
     paused = args["paused"]
     priority = args["priority"]
+    ctx.scheduler.ensure_writable("added")  # before reading which files have a job: what it holds back counts
     files = await asyncio.to_thread(collect, raws, ctx.config.library_roots)
     pending = {job.input: job.id for job in ctx.store.all() if job.state in protocol.ACTIVE_STATES}
     skipped = [{"file": str(f), "job": pending[str(f)]} for f in files if str(f) in pending]
