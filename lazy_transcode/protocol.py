@@ -33,6 +33,7 @@ BAD_ARGS = "bad_args"
 NOT_FOUND = "not_found"
 REFUSED = "refused"  # e.g. a path outside library_roots
 BAD_STATE = "bad_state"  # e.g. cancelling a finished job
+QUEUE_ERROR = "queue_error"  # the daemon cannot write its queue (disk full, I/O error): nothing was changed
 INTERNAL = "internal"
 DENIED = "permission_denied"  # the peer is not the daemon's user, root or a member of the socket's group
 BUSY = "busy"  # too many requests of this client in flight; try again when the earlier ones are answered

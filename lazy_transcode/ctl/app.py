@@ -167,7 +167,7 @@ def list_jobs(
     rows = [
         (
             str(row["id"]),
-            row["state"],
+            shown_state(row),
             row.get("mode") or "",
             row.get("step") or "",
             fmt_num(row.get("percent")),
@@ -181,6 +181,17 @@ def list_jobs(
     sys.stdout.write(render_table(headers, rows, right=(0, 4, 5, 6), bold=sys.stdout.isatty()))
     if result.get("held"):
         print("queue held (ltctl resume --all releases it)")
+    unsaved = sum(1 for row in result.get("jobs", []) if shown_state(row) != row["state"])
+    if unsaved:
+        print("* not saved in the queue yet: after a restart ltd has the job as it last saved it")
+    if result.get("queue_error"):
+        print(f"queue error: {queue_error_line(result['queue_error'], unsaved)}")
+
+
+def shown_state(row: dict[str, Any]) -> str:
+    """A job's state; one the daemon could not save yet is shown with a star (the saved one is in --json)."""
+    unsaved = row.get("unsaved")
+    return f"{unsaved}*" if unsaved and unsaved != row["state"] else str(row["state"])
 
 
 def render_table(
@@ -225,13 +236,17 @@ def status(
         print(f"workers: {d['workers']} ({d['running']} running){'; queue held' if d['held'] else ''}")
         print(f"jobs: {counts}")
         if d.get("queue_error"):
-            print(f"QUEUE ERROR: {d['queue_error']}")
+            print(f"queue error: {queue_error_line(d['queue_error'], d.get('unsaved', 0))}")
         print(f"socket: {d['socket']}  events: {d['events_socket']}")
         print(f"state_dir: {d['state_dir']}")
         return
     j = result["job"]
     row = j.get("row", {})
-    print(f"job {j['id']}: {j['state']}")
+    unsaved = j.get("unsaved")
+    if unsaved and unsaved != j["state"]:
+        print(f"job {j['id']}: {unsaved}, not saved in the queue yet (saved as {j['state']})")
+    else:
+        print(f"job {j['id']}: {j['state']}")
     print(f"file: {j['input']}")
     print(f"priority: {j['priority']}")
     print("options: " + ", ".join(f"{k}={v}" for k, v in sorted(j["options"].items()) if v is not None))
@@ -242,6 +257,12 @@ def status(
         print("result: " + ", ".join(f"{k}={v}" for k, v in j["result"].items() if v not in (None, {}, [])))
     if j.get("error"):
         print(f"last error: {j['error']}")
+
+
+def queue_error_line(error: str, unsaved: int) -> str:
+    """Why the daemon cannot write its queue, and what that holds back."""
+    kept = f"; {unsaved} job change(s) not saved yet, kept until it can be written" if unsaved else ""
+    return f"{error}; no new job starts{kept} (ltd retries by itself)"
 
 
 @app.command()

@@ -67,10 +67,12 @@ def lock_state_dir(state_dir: Path) -> IO[str]:
         pid = handle.read().strip() or "?"
         handle.close()
         raise LockError(f"another ltd (pid {pid}) is already running with state_dir {state_dir}") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
+    try:  # unbuffered: a write that fails must fail here, not again when the handle is closed
+        os.ftruncate(handle.fileno(), 0)
+        os.pwrite(handle.fileno(), f"{os.getpid()}\n".encode(), 0)
+    except OSError as exc:  # a full or failing disk: ltd could not keep its queue there either
+        handle.close()
+        raise LockError(f"cannot write to state_dir {state_dir}: {exc.strerror}") from None
     return handle
 
 

@@ -59,8 +59,12 @@ def watchdog_interval(env: Mapping[str, str]) -> float | None:
     return value / 2 / 1_000_000 if value > 0 else None
 
 
-def status_line(counts: Mapping[str, int], held: bool = False) -> str:
-    """`1 running, 4 queued, 1 paused` (zero counts left out; `idle` when nothing is pending)."""
+def status_line(counts: Mapping[str, int], held: bool = False, queue_error: str | None = None) -> str:
+    """`1 running, 4 queued, 1 paused` (zero counts left out; `idle` when nothing is pending).
+
+    A queue that cannot be written comes first (`systemctl status` may cut the line short).
+    """
     parts = [f"{counts[s]} {s}" for s in ("running", "queued", "paused") if counts.get(s)]
     text = ", ".join(parts) if parts else "idle"
-    return text + (" (queue held)" if held else "")
+    text += " (queue held)" if held else ""
+    return f"queue cannot be written: {queue_error}; no new job starts; {text}" if queue_error else text

@@ -10,6 +10,7 @@ in one transaction, and refuses (touching nothing) a version newer than this cod
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -25,6 +26,20 @@ log = logging.getLogger(__name__)
 
 # A change into one of these states clears the last error unless it brings its own.
 _CLEARS_ERROR = frozenset({JobState.QUEUED, JobState.RUNNING, JobState.COMPLETED, JobState.SKIPPED})
+
+# What a failed read or write of the queue raises: SQLite's errors (disk full, I/O error, read-only file)
+# and the OSError of a file it could not open.
+STORE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
+
+
+def describe(exc: BaseException) -> str:
+    """A store error in one line: SQLite's own words (`database or disk is full`), or the OS's."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())[:300]
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -122,6 +137,70 @@ class Job:
         }
 
 
+@dataclass(frozen=True)
+class Change:
+    """One change of a job's row, as the fields it sets (Job's names); unset fields are left as they are.
+
+    `earlier | later` is the one change that leaves the row as the two would in turn, so a change that
+    cannot be committed yet can be kept, and later ones folded into it, until the queue can be written.
+    """
+
+    values: dict[str, Any]
+
+    def __or__(self, later: Change) -> Change:
+        return Change({**self.values, **later.values})
+
+    @property
+    def state(self) -> JobState | None:
+        state = self.values.get("state")
+        return None if state is None else JobState(state)
+
+    def over(self, job: Job) -> Job:
+        """The job as it is once this change is committed."""
+        return dataclasses.replace(job, **self.values)
+
+
+def state_change(
+    state: JobState | str,
+    *,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    progress: dict[str, Any] | None = None,
+    keep_progress: bool = True,
+) -> Change:
+    """A change of state, as it is (the scheduler checks that it is allowed); ValueError for an unknown state.
+
+    `result` and `progress` are kept unless given (`keep_progress=False` clears the progress); the error
+    is replaced when given and cleared by a state that starts or ends well.
+    """
+    try:
+        state = JobState(state)
+    except ValueError:
+        raise ValueError(f"unknown job state {state!r}") from None
+    values: dict[str, Any] = {"state": state, "updated": time.time()}
+    if result is not None:
+        values["result"] = result
+    if error is not None or state in _CLEARS_ERROR:
+        values["error"] = error
+    if progress is not None or not keep_progress:
+        values["progress"] = progress
+    return Change(values)
+
+
+def progress_change(progress: dict[str, Any]) -> Change:
+    """A job's last progress, its state unchanged."""
+    return Change({"progress": progress, "updated": time.time()})
+
+
+_JSON_FIELDS = frozenset({"result", "progress"})
+_CHANGEABLE = frozenset({"state", "result", "error", "progress", "updated"})
+
+
+def _column(name: str, value: Any) -> Any:
+    """A field's value as its column holds it (results and progress as JSON)."""
+    return json.dumps(value) if name in _JSON_FIELDS and value is not None else value
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -190,7 +269,22 @@ class QueueStore:
             return self.db
 
         def __exit__(self, exc_type: object, *_: object) -> None:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                try:
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()  # a COMMIT that failed (disk full) must not leave the transaction open
+                    raise
+            else:
+                self._rollback()
+
+        def _rollback(self) -> None:
+            """Roll back if SQLite has not already (it does after SQLITE_FULL), never hiding the first error."""
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error as exc:
+                    log.debug("rollback failed: %s", exc)
 
     def _tx(self) -> QueueStore._Tx:
         return QueueStore._Tx(self.db)
@@ -221,30 +315,22 @@ class QueueStore:
         keep_progress: bool = True,
     ) -> None:
         """Commit a state change as it is; `lazy_transcode.daemon.scheduler` checks that it is allowed."""
-        try:
-            state = JobState(state)
-        except ValueError:
-            raise ValueError(f"unknown job state {state!r}") from None
-        sets = ["state = ?", "updated = ?"]
-        values: list[Any] = [state, time.time()]
-        if result is not None:
-            sets.append("result = ?")
-            values.append(json.dumps(result))
-        if error is not None or state in _CLEARS_ERROR:
-            sets.append("error = ?")
-            values.append(error)
-        if progress is not None or not keep_progress:
-            sets.append("progress = ?")
-            values.append(None if progress is None else json.dumps(progress))
-        with self._tx() as db:
-            db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*values, job_id))
+        change = state_change(state, result=result, error=error, progress=progress, keep_progress=keep_progress)
+        self.apply(job_id, change)
 
     def set_progress(self, job_id: int, progress: dict[str, Any]) -> None:
         """Keep a job's last progress without changing its state."""
+        self.apply(job_id, progress_change(progress))
+
+    def apply(self, job_id: int, change: Change) -> None:
+        """Commit one change of a job's row, in one transaction."""
+        unknown = set(change.values) - _CHANGEABLE
+        if unknown:
+            raise ValueError(f"a change cannot set {sorted(unknown)[0]!r}")
+        names = sorted(change.values)
+        values = [_column(name, change.values[name]) for name in names]
         with self._tx() as db:
-            db.execute(
-                "UPDATE jobs SET progress = ?, updated = ? WHERE id = ?", (json.dumps(progress), time.time(), job_id)
-            )
+            db.execute(f"UPDATE jobs SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?", (*values, job_id))
 
     def requeue_interrupted(self) -> list[int]:
         """At start: every job that was running goes back to the queue (it resumes from its checkpoint)."""
@@ -256,6 +342,10 @@ class QueueStore:
     def set_meta(self, key: str, value: str) -> None:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def probe(self) -> None:
+        """A write that changes nothing that matters: whether the queue can be written again."""
+        self.set_meta("probed", repr(time.time()))
 
     def get_meta(self, key: str, default: str = "") -> str:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -4,21 +4,36 @@ Every state change goes through `Scheduler.transition`: checked against the tabl
 `lazy_transcode.daemon.states`, committed to the queue store, then announced, so what a client was told
 is what a restart finds. A paused running job keeps its (SIGSTOPped) ffmpeg and does not count against
 `workers`; `pause --all` also holds the queue (persisted), so nothing new starts until `resume --all`.
+
+When the queue cannot be written (its disk is full, an I/O error, a read-only file), the daemon says so
+loudly (one error line per distinct failure, the systemd status, `ltctl status`) and holds the queue:
+nothing new starts, and `add`, `pause`, `resume` and `cancel` are refused with one line, changing
+nothing. Running jobs go on (what they make is recorded beside the media); how each ends is kept in
+memory (`daemon.unsaved`), shown as not saved, and committed at the first write that succeeds again:
+the next request or job end, or a retry every `retry_interval` seconds. Then the queue resumes by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from lazy_transcode import protocol
 from lazy_transcode.daemon.events import EventBus
-from lazy_transcode.daemon.queue_store import Job, QueueStore
+from lazy_transcode.daemon.queue_store import (
+    STORE_ERRORS,
+    Change,
+    Job,
+    QueueStore,
+    describe,
+    progress_change,
+    state_change,
+)
 from lazy_transcode.daemon.states import IllegalTransition, check
+from lazy_transcode.daemon.unsaved import Kept, Unsaved
 from lazy_transcode.daemon.worker import ActiveJob, FileRemover, JobRunner, Outcome, execute, one_line
 from lazy_transcode.jobs.api import JobControl, JobOptions, OptionError, Progress
 from lazy_transcode.protocol import FINAL_STATES, JobState
@@ -26,14 +41,26 @@ from lazy_transcode.protocol import FINAL_STATES, JobState
 log = logging.getLogger(__name__)
 
 HELD_KEY = "held"
-RETRY_SECONDS = 5.0
+RETRY_INTERVAL = 5.0  # seconds between two tries to write a queue that could not be written
 
 
 class QueueWriteError(protocol.ProtocolError):
-    """The queue database cannot be written (a full or failing disk): an error reply, the queue held."""
+    """A request's change could not be committed: the client is told in one line, and nothing changed."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(protocol.INTERNAL, message)
+        super().__init__(protocol.QUEUE_ERROR, message)
+
+
+class _StillFailing(Exception):
+    """The queue still cannot be written (a retry failed just now, and recorded why)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# What a commit raises when the queue cannot be written.
+_NOT_COMMITTED = (*STORE_ERRORS, _StillFailing)
 
 
 class Scheduler:
@@ -47,6 +74,7 @@ class Scheduler:
         workers: int = 1,
         checkpoint_interval: float = 10.0,
         on_change: Callable[[], None] | None = None,
+        retry_interval: float = RETRY_INTERVAL,
     ) -> None:
         self.store = store
         self.events = events
@@ -55,13 +83,12 @@ class Scheduler:
         self.workers = workers
         self.checkpoint_interval = checkpoint_interval
         self.on_change = on_change or (lambda: None)
+        self.retry_interval = retry_interval
+        self.unsaved = Unsaved()
         self.active: dict[int, ActiveJob] = {}
         self.cancelling: set[int] = set()  # idle jobs a `cancel` is removing the files of: not to be started
         self.held = store.get_meta(HELD_KEY) == "1"
         self.closing = False
-        self.queue_error: str | None = None  # why the queue cannot be written now (the queue is held meanwhile)
-        # job id -> (old state, new state, fields): how jobs ended while the queue could not be written
-        self.uncommitted: dict[int, tuple[JobState, JobState, dict[str, Any]]] = {}
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()  # the PUB socket and the store belong to the loop's thread
@@ -76,69 +103,69 @@ class Scheduler:
         error: str | None = None,
         progress: dict[str, Any] | None = None,
         keep_progress: bool = True,
-    ) -> None:
+        keep: bool = False,
+    ) -> bool:
         """The one way a job changes state: checked, committed, announced, logged, reported to systemd.
 
-        An illegal change is a bug: it is logged and raised, and nothing is committed or announced.
+        An illegal change is a bug: it is logged and raised, and nothing is committed or announced. When
+        the queue cannot be written, the change is not announced: with `keep` (a change the daemon made on
+        its own) it is kept until the queue can be written and False is returned; without, QueueWriteError.
         """
-        job = self._job(job_id)
-        self._check(job_id, job.state, new)
-        change = {"result": result, "error": error, "progress": progress, "keep_progress": keep_progress}
+        change = state_change(new, result=result, error=error, progress=progress, keep_progress=keep_progress)
+        job: Job | None = None
         try:
-            self.store.set_state(job_id, new, **change)
-        except (sqlite3.Error, OSError) as exc:
-            self._queue_failed(exc)
-            if (
-                new in protocol.FINAL_STATES
-            ):  # the job's own record beside the media says how it ended: keep it for later
-                self.uncommitted[job_id] = (job.state, new, change)
-            raise QueueWriteError(self.queue_error or "the queue database cannot be written") from None
-        self._announce(job_id, job.input, job.state, new, error)
-
-    def _announce(self, job_id: int, input_file: str, old: JobState, new: JobState, error: str | None) -> None:
-        self.events.job_state(job_id, new, file=input_file, **({"error": error} if error else {}))
-        self._log(job_id, old, new, error or (input_file if new is JobState.RUNNING else ""))
-        self.on_change()
-
-    def _queue_failed(self, exc: BaseException) -> None:
-        """A write of the queue failed (a full or failing disk): hold the queue and say so, loudly, once."""
-        reason = f"the queue database cannot be written ({exc}); no new job starts until it can"
-        if reason != self.queue_error:
-            log.error("%s", reason)
-        self.queue_error = reason
-        self.on_change()
-
-    def retry_queue(self) -> bool:
-        """Commit what could not be committed; True (and the queue goes on) once the database takes writes."""
-        if self.queue_error is None:
-            return True
-        try:
-            self.store.set_meta(HELD_KEY, "1" if self.held else "0")  # a write that proves the disk is back
-            for job_id, (old, new, change) in list(self.uncommitted.items()):
-                self.store.set_state(job_id, new, **change)
-                del self.uncommitted[job_id]
-                job = self.store.get(job_id)
-                self._announce(job_id, job.input if job else "", old, new, change.get("error"))
-        except (sqlite3.Error, OSError) as exc:
-            self._queue_failed(exc)
+            job = self._job(job_id)
+            self._check(job_id, job.state, new)
+            self._commit(job_id, change)
+        except _NOT_COMMITTED as exc:
+            self._write_failed(exc)
+            if not keep:
+                raise self._refusal(f"job {job_id} is not {new}") from None
+            self._keep(job_id, change, job)
             return False
-        log.info("the queue database takes writes again; the queue goes on")
-        self.queue_error = None
-        self.on_change()
+        self._announce(job_id, job.state, new, job.input, error)
         return True
+
+    def _commit(self, job_id: int, change: Change) -> None:
+        """Commit one change; when the queue has failed, first what it holds back (all in order, or nothing)."""
+        if self.unsaved.error is not None and not self.retry():
+            raise _StillFailing(self.unsaved.error)
+        self.store.apply(job_id, change)
+
+    def _keep(self, job_id: int, change: Change, job: Job | None) -> None:
+        saved = self._saved_state(job)
+        self.unsaved.keep(job_id, change, job.input if job else None, saved)
+        log.warning(
+            "job %d %s -> %s not saved: kept in memory until the queue can be written",
+            job_id,
+            job.state if job else "?",
+            change.state or "(progress)",
+        )
+        self.on_change()
+
+    def _saved_state(self, job: Job | None) -> JobState | None:
+        """The state the queue holds for a job the scheduler sees (its kept change left out)."""
+        if job is None:
+            return None
+        kept = self.unsaved.kept.get(job.id)
+        return kept.saved_state if kept is not None else job.state
+
+    def _announce(self, job_id: int, old: JobState | None, new: JobState, file: str, error: str | None) -> None:
+        self.events.job_state(job_id, new, file=file, **({"error": error} if error else {}))
+        self._log(job_id, old, new, error or (file if new is JobState.RUNNING else ""))
+        self.on_change()
 
     def add(self, items: Iterable[tuple[str, dict[str, Any]]], priority: int = 0, paused: bool = False) -> list[int]:
         """Queue new jobs (input path, options) in one transaction, then announce each; returns their ids."""
         state = JobState.PAUSED if paused else JobState.QUEUED
         self._check(None, None, state)
         jobs = list(items)
-        if not self.retry_queue():
-            raise QueueWriteError(self.queue_error or "the queue database cannot be written")
+        self.ensure_writable("added")
         try:
             ids = self.store.add(jobs, priority=priority, paused=paused)
-        except (sqlite3.Error, OSError) as exc:
-            self._queue_failed(exc)
-            raise QueueWriteError(self.queue_error or "the queue database cannot be written") from None
+        except STORE_ERRORS as exc:
+            self._write_failed(exc)
+            raise self._refusal("no job was added") from None
         for job_id, (input_file, _options) in zip(ids, jobs, strict=True):
             self.events.job_state(job_id, state, file=input_file)
             self._log(job_id, None, state, input_file)
@@ -146,6 +173,68 @@ class Scheduler:
             self.on_change()
             self.wake()
         return ids
+
+    # --- a queue that cannot be written ------------------------------------------------------------
+    @property
+    def queue_error(self) -> str | None:
+        """Why the last write of the queue failed; None while it can be written."""
+        return self.unsaved.error
+
+    def _write_failed(self, exc: Exception) -> None:
+        """Record a failed write (or read) of the queue: hold the queue, and say so once per distinct error."""
+        reason = exc.reason if isinstance(exc, _StillFailing) else describe(exc)
+        if not self.unsaved.fail(reason):
+            return
+        log.error(
+            "queue %s cannot be written: %s; no new job starts and add, pause, resume and cancel are refused"
+            " until it can (retried every %g s)",
+            self.store.path,
+            reason,
+            self.retry_interval,
+        )
+        self.events.daemon("queue_error", error=reason)
+        self.on_change()
+        self.wake()  # the loop now retries every retry_interval
+
+    def _refusal(self, what: str) -> QueueWriteError:
+        return QueueWriteError(f"the queue cannot be written ({self.unsaved.error}): {what}; ltd retries by itself")
+
+    def ensure_writable(self, what: str, probe: bool = False) -> None:
+        """Before a request's change: commit what the queue holds back, or refuse (`what`: nothing was ...).
+
+        `probe` tries a write even when the last one succeeded, for a change that cannot be undone.
+        """
+        if probe and self.unsaved.error is None:
+            try:
+                self.store.probe()
+            except STORE_ERRORS as exc:
+                self._write_failed(exc)
+        if not self.retry():
+            raise self._refusal(f"nothing was {what}")
+
+    def retry(self) -> bool:
+        """Commit every kept change (or probe); True when the queue can be written, and it resumes."""
+        if self.unsaved.error is None:
+            return True
+        try:
+            self.unsaved.flush(self.store, self._announce_late)
+        except STORE_ERRORS as exc:
+            self._write_failed(exc)
+            return False
+        log.warning("queue %s can be written again: every change is saved; new jobs start again", self.store.path)
+        self.events.daemon("queue_error", error=None)
+        self.on_change()
+        self.wake()
+        return True
+
+    def _announce_late(self, job_id: int, kept: Kept) -> None:
+        """A kept change is committed now: announced and logged as any other."""
+        state = kept.change.state
+        if state is None:
+            log.info("job %d: its last progress is saved", job_id)
+            return
+        error = kept.change.values.get("error")
+        self._announce(job_id, kept.saved_state, state, kept.file or "", error)
 
     @staticmethod
     def _check(job_id: int | None, old: JobState | None, new: JobState) -> None:
@@ -169,21 +258,33 @@ class Scheduler:
     async def run(self) -> None:
         while not self.closing:
             self.fill()
-            try:  # while the queue cannot be written, try again every few seconds
-                await asyncio.wait_for(self._wake.wait(), RETRY_SECONDS if self.queue_error else None)
-            except TimeoutError:
-                pass
+            if self.unsaved.error is None:
+                await self._wake.wait()
+            else:  # every request and job end tries to write too; this is for a queue nobody touches
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.retry_interval)
+                except TimeoutError:
+                    self.retry()
             self._wake.clear()
 
     def fill(self) -> None:
-        """Start queued jobs while a worker is free and the queue is not held (nor failing to be written)."""
-        if not self.retry_queue():
+        """Start queued jobs while a worker is free and the queue is neither held nor failing to be written."""
+        if self.closing or self.unsaved.error is not None:
             return
-        while not self.held and not self.closing and self.running_count() < self.workers:
-            job = self.store.next_queued(exclude=[*self.active, *self.cancelling])
-            if job is None:
-                return
-            self._start(job)
+        try:
+            while self._may_start():
+                job = self.store.next_queued(exclude=[*self.active, *self.cancelling, *self.unsaved.kept])
+                if job is None:
+                    return
+                self._start(job)
+        except QueueWriteError:
+            return  # the job was not started: it waits in the queue for the queue to be written again
+        except STORE_ERRORS as exc:  # the queue could not even be read
+            self._write_failed(exc)
+
+    def _may_start(self) -> bool:
+        held = self.held or self.closing or self.unsaved.error is not None
+        return not held and self.running_count() < self.workers
 
     def _start(self, job: Job) -> None:
         try:
@@ -195,7 +296,7 @@ class Scheduler:
             on_progress=lambda p, job_id=job.id: self._on_progress(job_id, p),
             checkpoint_interval=self.checkpoint_interval,
         )
-        self.transition(job.id, JobState.RUNNING)
+        self.transition(job.id, JobState.RUNNING)  # QueueWriteError: not started
         active = ActiveJob(job_id=job.id, input=job.input, options=options, control=control)
         self.active[job.id] = active
         active.task = asyncio.create_task(self._run(active), name=f"job-{job.id}")
@@ -206,31 +307,40 @@ class Scheduler:
             outcome = await execute(active, self.runner)
         finally:
             self.active.pop(active.job_id, None)
-            if outcome.stopped:
-                if active.stopping != "cancel":
-                    self._set_interrupted(active)
-            else:
-                self._finish(active.job_id, outcome)
+            try:
+                if outcome.stopped:
+                    if active.stopping != "cancel":
+                        self._set_interrupted(active)
+                else:
+                    self._finish(active.job_id, outcome)
+            except STORE_ERRORS as exc:  # the queue could not be read: the job's record beside the media says
+                self._write_failed(exc)
+                log.error(
+                    "job %d ended but the queue cannot be read; its record beside the media keeps how", active.job_id
+                )
             self.wake()
         return outcome
 
     def _set_interrupted(self, active: ActiveJob) -> None:
         """A job stopped by shutdown (or unexpectedly): back to the queue, or still paused, with its progress."""
         progress = active.progress_dict()
-        if self._job(active.job_id).state is not JobState.PAUSED:
-            self.transition(active.job_id, JobState.QUEUED, progress=progress)
+        job = self._job(active.job_id)
+        if job.state is not JobState.PAUSED:
+            self.transition(active.job_id, JobState.QUEUED, progress=progress, keep=True)
             return
         if progress is not None:  # no state change: the last progress is kept for `list` after a restart
-            self.store.set_progress(active.job_id, progress)
+            change = progress_change(progress)
+            try:
+                self._commit(job.id, change)
+            except _NOT_COMMITTED as exc:
+                self._write_failed(exc)
+                self._keep(job.id, change, job)
         log.info("job %d checkpointed and still paused", active.job_id)
 
     def _finish(self, job_id: int, outcome: Outcome) -> None:
         state = outcome.state or JobState.FAILED
         progress = {"step": "done", "percent": 100.0} if state in (JobState.COMPLETED, JobState.SKIPPED) else None
-        try:
-            self.transition(job_id, state, result=outcome.result, error=outcome.error, progress=progress)
-        except QueueWriteError:
-            pass  # kept in `uncommitted` and retried; its record beside the media already says it ended
+        self.transition(job_id, state, result=outcome.result, error=outcome.error, progress=progress, keep=True)
 
     def _on_progress(self, job_id: int, progress: Progress) -> None:
         if threading.get_ident() != self._loop_thread:  # reported from a worker thread: hop onto the loop
@@ -243,14 +353,15 @@ class Scheduler:
 
     # --- commands ----------------------------------------------------------------------------------
     def _job(self, job_id: int) -> Job:
+        """The job as the daemon means it to be: what the queue holds, with any change not saved yet."""
         job = self.store.get(job_id)
         if job is None:
             raise protocol.ProtocolError(protocol.NOT_FOUND, f"no job {job_id}")
-        return job
+        return self.unsaved.over(job)
 
     def _ended(self, job_id: int) -> bool:
         job = self.store.get(job_id)
-        return job is None or job.state in FINAL_STATES
+        return job is None or self.unsaved.over(job).state in FINAL_STATES
 
     def _unfinished_jobs(self, ids: list[int]) -> list[Job]:
         """The jobs a command acts on, each once: all of them must exist and none may have ended."""
@@ -261,50 +372,75 @@ class Scheduler:
         return jobs
 
     def pause(self, ids: list[int], all_jobs: bool = False) -> list[int]:
-        """Pause jobs (SIGSTOP for running ones); `all_jobs` pauses every running job and holds the queue."""
+        """Pause jobs (SIGSTOP for running ones); `all_jobs` pauses every running job and holds the queue.
+
+        Each change is committed before it is carried out, so a refused one changed nothing.
+        """
+        self.ensure_writable("paused")
         if all_jobs:
-            self.held = True
-            self.store.set_meta(HELD_KEY, "1")
-            self.events.daemon("held", held=True)
-            self.on_change()
+            self._set_held(True, "nothing was paused")
             ids = [*ids, *(i for i, a in self.active.items() if not a.control.paused)]
         jobs = self._unfinished_jobs(ids)
-        done = []
+        done: list[int] = []
         for job in jobs:
             active = self.active.get(job.id)
+            if job.state is not JobState.PAUSED:
+                progress = active.progress_dict() if active else None
+                self._requested(done, "paused", job.id, JobState.PAUSED, progress=progress)
+                done.append(job.id)
             if active is not None and not active.control.paused:
                 active.control.pause()
-            if job.state is not JobState.PAUSED:
-                self.transition(job.id, JobState.PAUSED, progress=active.progress_dict() if active else None)
-                done.append(job.id)
         self.wake()
         return done
 
     def resume(self, ids: list[int], all_jobs: bool = False) -> list[int]:
         """Resume paused jobs (SIGCONT for held ffmpegs, else back to the queue); `all_jobs` also releases the queue."""
+        self.ensure_writable("resumed")
         if all_jobs:
-            self.held = False
-            self.store.set_meta(HELD_KEY, "0")
-            self.events.daemon("held", held=False)
-            self.on_change()
+            self._set_held(False, "nothing was resumed")
             ids = [*ids, *self.store.ids_in_state(JobState.PAUSED)]
         jobs = self._unfinished_jobs(ids)
-        done = []
+        done: list[int] = []
         for job in jobs:
             if job.state is not JobState.PAUSED:
                 continue
             active = self.active.get(job.id)
             if active is not None:
-                self.transition(job.id, JobState.RUNNING)
+                self._requested(done, "resumed", job.id, JobState.RUNNING)
                 active.control.resume()
             else:
-                self.transition(job.id, JobState.QUEUED)
+                self._requested(done, "resumed", job.id, JobState.QUEUED)
             done.append(job.id)
         self.wake()
         return done
 
+    def _set_held(self, held: bool, refused: str) -> None:
+        """Hold or release the queue: committed, then done and announced."""
+        try:
+            self.store.set_meta(HELD_KEY, "1" if held else "0")
+        except STORE_ERRORS as exc:
+            self._write_failed(exc)
+            raise self._refusal(refused) from None
+        self.held = held
+        self.events.daemon("held", held=held)
+        self.on_change()
+
+    def _requested(self, done: list[int], verb: str, job_id: int, new: JobState, **fields: Any) -> None:
+        """A change a request asked for; refused, it says which jobs were `verb` before the refusal."""
+        try:
+            self.transition(job_id, new, **fields)
+        except QueueWriteError as exc:
+            if done:
+                raise QueueWriteError(f"{exc.message}; {verb} before that: {' '.join(map(str, done))}") from None
+            raise
+
     async def cancel(self, ids: list[int]) -> list[int]:
-        """Stop each job, remove its partial files and state (never the source), mark it cancelled."""
+        """Stop each job, remove its partial files and state (never the source), mark it cancelled.
+
+        If the queue fails after a job was stopped and its files removed, its cancellation is kept and saved
+        when the queue can be written (it never starts again), and the request is refused saying so.
+        """
+        self.ensure_writable("cancelled", probe=True)  # stopping a job and removing its files cannot be undone
         jobs = self._unfinished_jobs(ids)
         stopping: list[asyncio.Task[Outcome]] = []
         idle = [job.id for job in jobs if job.id not in self.active]
@@ -318,17 +454,24 @@ class Scheduler:
                     stopping.append(active.task)
             await asyncio.gather(*(asyncio.shield(task) for task in stopping))
             done = []
+            unsaved = []
             for job in jobs:
                 if self._ended(job.id):
                     continue  # it ended on its own before it could stop (or another cancel won): keep that
                 error = await self._remove_files(job)
                 if self._ended(job.id):
                     continue
-                self.transition(job.id, JobState.CANCELLED, error=error, keep_progress=False)
-                done.append(job.id)
+                if self.transition(job.id, JobState.CANCELLED, error=error, keep_progress=False, keep=True):
+                    done.append(job.id)
+                else:
+                    unsaved.append(job.id)
         finally:
             self.cancelling.difference_update(idle)
         self.wake()
+        if unsaved:
+            listed = " ".join(map(str, unsaved))
+            saved = f" (cancelled: {' '.join(map(str, done))})" if done else ""
+            raise self._refusal(f"job {listed} stopped, its files removed, saved as cancelled once it can{saved}")
         return done
 
     async def _remove_files(self, job: Job) -> str | None:
@@ -354,20 +497,24 @@ class Scheduler:
             active.control.request_stop()
             if active.task is not None:
                 tasks.append(active.task)
-        if not tasks:
-            return
-        _done, pending = await asyncio.wait(tasks, timeout=timeout)
-        for task in pending:
-            log.warning("%s did not stop in %.0f s; cancelling it", task.get_name(), timeout)
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=2.0)
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                log.warning("%s did not stop in %.0f s; cancelling it", task.get_name(), timeout)
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
+        if not self.retry() and self.unsaved.kept:
+            jobs = ", ".join(f"job {i} {k.change.state or 'progress'}" for i, k in sorted(self.unsaved.kept.items()))
+            log.error(
+                "stopping with changes not saved (%s): a restart finds these jobs as the queue last saved them;"
+                " one saved as running runs again, from its record beside the media",
+                jobs,
+            )
 
     # --- views -------------------------------------------------------------------------------------
     def row(self, job: Job) -> dict[str, Any]:
-        """The `list` view of one job (an end the queue could not yet record is shown as it is)."""
-        if job.id in self.uncommitted:
-            job.state = self.uncommitted[job.id][1]
+        """The `list` view of one job."""
         active = self.active.get(job.id)
         progress = active.progress_dict() if active and active.progress else job.progress
         progress = progress or {}
@@ -381,6 +528,7 @@ class Scheduler:
             "eta": progress.get("eta_seconds") if active else None,
             "file": job.input,
             "priority": job.priority,
+            "unsaved": self.unsaved.wanted_state(job.id),
         }
 
     def detail(self, job: Job) -> dict[str, Any]:
@@ -390,4 +538,5 @@ class Scheduler:
         data["row"] = self.row(job)
         data["process_groups"] = sorted(active.control.process_groups) if active else []
         data["started"] = active.started if active else None
+        data["unsaved"] = self.unsaved.wanted_state(job.id)
         return data

@@ -21,7 +21,7 @@ from lazy_transcode.daemon.config import Config
 from lazy_transcode.daemon.context import Context
 from lazy_transcode.daemon.events import EventBus
 from lazy_transcode.daemon.notify import Notifier, status_line
-from lazy_transcode.daemon.queue_store import QueueStore, QueueVersionError
+from lazy_transcode.daemon.queue_store import STORE_ERRORS, QueueStore, QueueVersionError
 from lazy_transcode.daemon.scheduler import Scheduler
 from lazy_transcode.daemon.server import Access, Server, StartupError, bind, prepare_socket_dir, secure
 from lazy_transcode.daemon.worker import FileRemover, JobRunner, engine_remover, engine_runner
@@ -76,9 +76,11 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
         scheduler: Scheduler
 
         def on_change() -> None:
-            text = status_line(store.counts(), scheduler.held)
-            if scheduler.queue_error:
-                text = f"QUEUE ERROR: {scheduler.queue_error}; {text}"
+            try:
+                counts = store.counts()
+            except STORE_ERRORS:  # the queue cannot be read: the status says why, without the counts
+                counts = {}
+            text = status_line(counts, scheduler.held, scheduler.queue_error)
             if text != last_status[0]:
                 last_status[0] = text
                 notifier.status(text)

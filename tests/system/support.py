@@ -40,6 +40,7 @@ class Ltd:
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
     runs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    wrap: list[str] = field(default_factory=list)  # a command ltd runs under (one that execs it, keeping its pid)
 
     @property
     def socket(self) -> str:
@@ -57,7 +58,7 @@ class Ltd:
         args = [LTD, "--config", str(self.config), "--state-dir", str(self.state_dir), "--socket", self.socket]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                args,
+                [*self.wrap, *args],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 start_new_session=True,

@@ -178,6 +178,7 @@ def plan(ctx: Context, files: list[Path], given: dict[str, Any], args: dict[str,
 async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     raws = args["paths"]
     given = _given(ctx, args["options"])
+    ctx.scheduler.ensure_writable("added")  # before reading which files have a job: what it holds back counts
     left_out: list[dict[str, Any]] = []
     files = await asyncio.to_thread(collect, raws, ctx.config.library_roots, left_out)
     decided = await asyncio.to_thread(plan, ctx, files, given, args)

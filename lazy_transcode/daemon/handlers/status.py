@@ -26,6 +26,7 @@ async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
             "running": ctx.scheduler.running_count(),
             "held": ctx.scheduler.held,
             "queue_error": ctx.scheduler.queue_error,
+            "unsaved": len(ctx.scheduler.unsaved.kept),
             "counts": ctx.store.counts(),
             "socket": cfg.socket,
             "events_socket": cfg.events_socket,

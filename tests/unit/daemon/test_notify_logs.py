@@ -57,6 +57,8 @@ def test_status_line() -> None:
     assert status_line({"running": 1, "queued": 4, "paused": 1, "completed": 9}) == "1 running, 4 queued, 1 paused"
     assert status_line({"completed": 3}) == "idle"
     assert status_line({"queued": 2}, held=True) == "2 queued (queue held)"
+    full = status_line({"running": 1, "queued": 1}, queue_error="database or disk is full")
+    assert full == "queue cannot be written: database or disk is full; no new job starts; 1 running, 1 queued"
 
 
 def test_journal_formatter_prefixes_priorities() -> None:

@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from lazy_transcode.daemon.queue_store import SCHEMA_VERSION, QueueStore, QueueVersionError
+from lazy_transcode.daemon.queue_store import (
+    SCHEMA_VERSION,
+    Change,
+    QueueStore,
+    QueueVersionError,
+    progress_change,
+    state_change,
+)
 
 V0_1_0_QUEUE = Path(__file__).parents[2] / "fixtures" / "v0_1_0" / "queue.sqlite3"
 
@@ -180,3 +187,35 @@ def test_a_queue_of_an_unknown_version_is_refused_and_left_byte_identical(
     if version > SCHEMA_VERSION:
         assert "newer lazy-transcode" in message
     assert db.read_bytes() == data and sorted(os.listdir(tmp_path)) == files
+
+
+def test_a_full_database_raises_sqlites_reason_and_the_next_write_works(tmp_path: Path) -> None:
+    store = QueueStore(tmp_path / "q.sqlite3")
+    [job_id] = store.add([("/a.mkv", {})])
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL as soon as the file must grow
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        store.add([(f"/{'x' * 2000}{n}.mkv", {}) for n in range(20)])
+    assert not store.db.in_transaction
+    store.db.execute("PRAGMA max_page_count = 1000000")  # the disk is freed
+    assert store.add([("/b.mkv", {})]) == [job_id + 1]
+    assert [job.input for job in store.all()] == ["/a.mkv", "/b.mkv"]
+
+
+def test_changes_fold_into_one_that_leaves_the_row_as_both_would(tmp_path: Path) -> None:
+    one, two = QueueStore(tmp_path / "one.sqlite3"), QueueStore(tmp_path / "two.sqlite3")
+    for store in (one, two):
+        store.add([("/a.mkv", {})])
+        store.set_state(1, "failed", error="old")
+    first = state_change("queued", progress={"step": "encode", "percent": 40.0})  # clears the error
+    second = progress_change({"step": "encode", "percent": 50.0})
+    third = state_change("cancelled", keep_progress=False)
+    for change in (first, second, third):
+        one.apply(1, change)
+    two.apply(1, first | second | third)
+    fields = ("state", "result", "error", "progress", "updated")
+    assert [getattr(one.get(1), f) for f in fields] == [getattr(two.get(1), f) for f in fields]
+    assert (two.get(1).state, two.get(1).error, two.get(1).progress) == ("cancelled", None, None)
+    assert (first | second).over(one.get(1)).progress == {"step": "encode", "percent": 50.0}
+    with pytest.raises(ValueError, match="cannot set 'input'"):
+        one.apply(1, Change({"input": "/elsewhere.mkv"}))
