@@ -85,14 +85,19 @@ def decode_pieces_args(source: Path, info: MediaInfo, run: Sequence[PiecePlan], 
     reads its own. The source is thus read and decoded once, with no seek per piece, while every
     piece is still encoded by a fresh encoder of its own. Raw frames are all keyframes, so the
     segment muxer cuts exactly at the planned frame numbers.
+
+    The plan's cuts are source timestamps, but ffmpeg reads an input's `-ss` and `-to` as offsets
+    from the file's start time (the earliest timestamp of any of its streams), `-copyts` or not: a
+    file that starts after zero (MPEG-TS, MPEG-PS, FLV with its audio first) is cut that much later
+    unless the start time is taken off.
     """
     assert info.video is not None and run
     first, last = run[0], run[-1]
     input_kwargs: dict[str, Any] = {"copyts": None}
     if first.seek is not None:
-        input_kwargs["ss"] = f"{first.seek:.6f}"
+        input_kwargs["ss"] = f"{first.seek - info.start_time:.6f}"
     if last.stop is not None:
-        input_kwargs["to"] = f"{last.stop:.6f}"
+        input_kwargs["to"] = f"{last.stop - info.start_time:.6f}"
     stream = ffmpeg_python.input(str(source), **input_kwargs)
     output_kwargs: dict[str, Any] = {
         "c:v": "rawvideo",

@@ -41,6 +41,14 @@ def test_a_single_piece_is_never_cut_by_time() -> None:
     assert _option(args, "-segment_frames") == "100"
 
 
+def test_cuts_are_offsets_from_the_start_of_a_file_that_starts_after_zero() -> None:
+    """ffmpeg adds the file's start time to -ss and -to: a cut at 5.46 s of a file starting at 1.4 s is 4.06."""
+    info = MediaInfo("/m/film.ts", "mpegts", 12.0, 1, None, 1.4, VIDEO)
+    plans = [PiecePlan(3, 200, 50, 0, 5.46, 7.46), PiecePlan(4, 250, 50, 0, 7.46, 9.46)]
+    args = decode_pieces_args(Path("/m/film.ts"), info, plans, Path("/tmp/f/frames_%05d.nut"))
+    assert _option(args, "-ss") == "4.060000" and _option(args, "-to") == "8.060000"
+
+
 def test_each_piece_has_its_own_encoder_keeping_source_timestamps() -> None:
     enc = get_profile("libx265").build(EncodeSettings(quality=28), preset="ultrafast")
     args = piece_encode_args(Path("/tmp/f/frames_00001.nut"), INFO, PLANS[1], enc, Path("/w/p.mp4"), "1/12800")
