@@ -69,3 +69,28 @@ def hevc_source(media_dir: Path) -> Path:
             "-x265-params", "log-level=error", str(out),
         )  # fmt: skip
     return out
+
+
+# Sources whose presentation timestamps are not their packets' order: B-frames (dts < pts), and in an
+# AVI no pts at all (ffmpeg's decoder makes them up from the dts and its reorder delay). MPEG-TS,
+# MPEG-PS and FLV also start after zero (the transport's clock, or the audio before the video).
+X264_BFRAMES = ["-c:v", "libx264", "-preset", "ultrafast"]  # ultrafast has no B-frames unless asked
+BFRAME_SOURCES = {
+    "avi": ("h264_bframes.avi", [*X264_BFRAMES, "-bf", "2", "-c:a", "libmp3lame", "-b:a", "64k"]),
+    "mpegts": ("h264_bframes.ts", [*X264_BFRAMES, "-bf", "3", "-c:a", "aac", "-b:a", "64k"]),
+    "mpegps": ("mpeg2_bframes.mpg", ["-c:v", "mpeg2video", "-bf", "2", "-g", "12", "-q:v", "5", "-c:a", "mp2"]),
+    "flv": ("h264_bframes.flv", [*X264_BFRAMES, "-bf", "2", "-c:a", "aac", "-b:a", "64k"]),
+}
+
+
+@pytest.fixture(scope="session", params=sorted(BFRAME_SOURCES))
+def bframe_source(request: pytest.FixtureRequest, media_dir: Path) -> Path:
+    """8 s of 320x180 video with B-frames and audio, in a container of each kind in BFRAME_SOURCES."""
+    name, codec_args = BFRAME_SOURCES[request.param]
+    out = media_dir / name
+    if not out.exists():
+        run_ffmpeg(
+            "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=8", "-f", "lavfi", "-i", "sine=f=440:d=8",
+            *codec_args, str(out),
+        )  # fmt: skip
+    return out
