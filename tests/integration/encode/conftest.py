@@ -87,11 +87,9 @@ BFRAME_SOURCES = {  # kind: (file name, frame rate, codec arguments)
 SOURCE_SECONDS = 8
 
 
-@pytest.fixture(scope="session", params=sorted(BFRAME_SOURCES))
-def bframe_source(request: pytest.FixtureRequest, media_dir: Path) -> tuple[Path, int]:
-    """8 s of 320x180 video with B-frames and audio, in a container of each kind in BFRAME_SOURCES,
-    and its number of frames."""
-    name, rate, codec_args = BFRAME_SOURCES[request.param]
+def _bframe_source(media_dir: Path, kind: str) -> tuple[Path, int]:
+    """8 s of 320x180 video with B-frames and audio, in the container of `kind`, and its number of frames."""
+    name, rate, codec_args = BFRAME_SOURCES[kind]
     out = media_dir / name
     if not out.exists():
         run_ffmpeg(
@@ -99,3 +97,15 @@ def bframe_source(request: pytest.FixtureRequest, media_dir: Path) -> tuple[Path
             "-f", "lavfi", "-i", f"sine=f=440:d={SOURCE_SECONDS}", *codec_args, str(out),
         )  # fmt: skip
     return out, round(SOURCE_SECONDS * Fraction(rate))
+
+
+@pytest.fixture(scope="session", params=sorted(BFRAME_SOURCES))
+def bframe_source(request: pytest.FixtureRequest, media_dir: Path) -> tuple[Path, int]:
+    """Each kind of BFRAME_SOURCES in turn."""
+    return _bframe_source(media_dir, request.param)
+
+
+@pytest.fixture(scope="session")
+def bframe_avi(media_dir: Path) -> tuple[Path, int]:
+    """The H.264 AVI with B-frames of BFRAME_SOURCES."""
+    return _bframe_source(media_dir, "avi")

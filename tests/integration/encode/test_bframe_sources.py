@@ -6,6 +6,7 @@ uninterrupted run."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -74,3 +75,22 @@ def test_every_frame_at_its_presentation_time_and_a_resume_ends_identical(
     assert run.returncode == 0, run.stderr
     assert _video_packets(resumed / f"{source.stem}_q30.mkv") == _video_packets(reference)
     assert _audio_packets(resumed / f"{source.stem}_q30.mkv") == audio
+
+
+def test_a_plan_without_recorded_pieces_is_made_again(bframe_avi: tuple[Path, int], tmp_path: Path) -> None:
+    """A job that failed on a plan an older version made (an AVI's frames one frame early) resumes."""
+    source = tmp_path / bframe_avi[0].name
+    shutil.copy(bframe_avi[0], source)
+    killed = run_cli(*FAST, *PIECE, str(source), env={**TAG, FAILPOINT_ENV: "piece-unrecorded"})
+    assert killed.returncode == -9, killed.stderr
+    state_file = tmp_path / ".lazy_transcode_state" / f"{source.name}_qp.state.json"
+    state = json.loads(state_file.read_text())
+    encode = state["checkpoint"]["encode"]
+    assert encode["pieces"] == {}
+    for row in encode["plan"]:  # [first frame, frames, start pts, seek, stop]: what the old scan planned
+        row[2] -= 1
+    state_file.write_text(json.dumps(state))
+    run = run_cli("--resume", *FAST, *PIECE, str(source), env=TAG)
+    assert run.returncode == 0, run.stderr
+    times = [t for t, _ in _video_packets(tmp_path / f"{source.stem}_q30.mkv")]
+    assert times == decoded_timestamps(source)
