@@ -59,11 +59,11 @@ class PieceEncoder:
     """One file's encode at fixed settings, in checkpointed pieces, resumable from its record at any instant.
 
     Everything needed to continue lives in the record's `encode` (`PiecesRecord`): the piece plan (so a
-    resume never scans the source again), the key of the encoder arguments, and for every finished
-    piece its frame count, size and SHA-256. On resume each recorded piece is checked against its
-    record and encoded again if it does not match; a kill at any instant therefore costs at most the
-    piece being encoded. Assembly and verification are redone from the pieces until the verified
-    output is recorded.
+    resume after the first recorded piece never scans the source again), the key of the encoder
+    arguments, and for every finished piece its frame count, size and SHA-256. On resume each recorded
+    piece is checked against its record and encoded again if it does not match; a kill at any instant
+    therefore costs at most the piece being encoded. Assembly and verification are redone from the
+    pieces until the verified output is recorded.
     """
 
     def __init__(self, job: Job) -> None:
@@ -154,8 +154,8 @@ class PieceEncoder:
         listing = self.work / "frame_times.framecrc"
         total = scan.frame_count
 
-        def report(rec: FfmpegProgress) -> None:
-            self._report("analysis", 100.0 * min(rec.frame, total) / total)
+        def report(rec: FfmpegProgress) -> None:  # the job's own percent stays the encode's
+            self.control.report(Progress(step="analysis", percent=round(100.0 * min(rec.frame, total) / total, 2)))
 
         try:
             await run_ffmpeg(

@@ -2,7 +2,7 @@
 
 `probe()` reads only headers (fast); `scan_video_frames()` demuxes every video packet once, without
 decoding, for exact frame timestamps, keyframes and the frame count (the job stores what it needs
-from it in its state, so a resume never scans again).
+from it in its state, so a resume never scans again once a piece is recorded).
 """
 
 from __future__ import annotations
