@@ -19,12 +19,18 @@ from typing import TYPE_CHECKING, Any
 from lazy_transcode.failpoints import failpoint
 from lazy_transcode.jobs.api import CONTAINERS, JobFailed, JobOptions, Progress
 from lazy_transcode.jobs.record import OutputRecord, PieceRecord, PiecesRecord
-from lazy_transcode.media.commands import assemble_args, decode_check_args, decode_pieces_args, piece_encode_args
+from lazy_transcode.media.commands import (
+    assemble_args,
+    decode_check_args,
+    decode_pieces_args,
+    frame_times_args,
+    piece_encode_args,
+)
 from lazy_transcode.media.encoders import KEYINT_DEFAULT, EncoderArgs, get_profile
 from lazy_transcode.media.join import JoinError, codec_parameters, join_pieces
 from lazy_transcode.media.pieces import PiecePlan, contiguous_runs, plan_pieces
 from lazy_transcode.media.place import fsync_dir, fsync_file, output_name, sha256_file
-from lazy_transcode.media.probe import FrameScan, ProbeError, scan_video_frames
+from lazy_transcode.media.probe import FrameScan, ProbeError, read_frame_times, scan_video_frames
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
 from lazy_transcode.media.verify import VerifyError, verify_output
 from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
@@ -74,11 +80,11 @@ class PieceEncoder:
     """One file's encode at fixed settings, in checkpointed pieces, resumable from its record at any instant.
 
     Everything needed to continue lives in the record's `encode` (`PiecesRecord`): the piece plan (so a
-    resume never scans the source again), the key of the encoder arguments, and for every finished
-    piece its frame count, size and SHA-256. On resume each recorded piece is checked against its
-    record and encoded again if it does not match; a kill at any instant therefore costs at most the
-    piece being encoded. Assembly and verification are redone from the pieces until the verified
-    output is recorded.
+    resume after the first recorded piece never scans the source again), the key of the encoder
+    arguments, and for every finished piece its frame count, size and SHA-256. On resume each recorded
+    piece is checked against its record and encoded again if it does not match; a kill at any instant
+    therefore costs at most the piece being encoded. Assembly and verification are redone from the
+    pieces until the verified output is recorded.
     """
 
     def __init__(self, job: Job) -> None:
@@ -138,20 +144,27 @@ class PieceEncoder:
 
     # --- the steps ---------------------------------------------------------------------------
     async def plan(self) -> None:
-        """Scan the source's frames once and cut them into pieces (a plan for other settings is dropped)."""
+        """Scan the source's frames once and cut them into pieces (a plan for other settings is dropped).
+
+        A plan with no recorded piece yet is made again: that costs one scan, and a plan an older
+        version made from misread timestamps (an AVI with B-frames) would otherwise fail forever.
+        """
         cp = self.job.cp
         key = self.key()
-        if cp.encode is not None and cp.encode.key in (key, *(self.key(c) for c in CONTAINERS)):
+        known = (key, *(self.key(c) for c in CONTAINERS))  # 0.1.0's keys also named the container
+        if cp.encode is not None and cp.encode.key in known and cp.encode.pieces:
             cp.encode.key = key
             return
-        if cp.encode is not None:
+        if cp.encode is not None and cp.encode.key not in known:
             log.info("%s: the encoder arguments changed since the checkpoint; starting the encode over", self.source)
-            cp.encode = None
             shutil.rmtree(self.work, ignore_errors=True)
+        cp.encode = None
         self.manager.update_step("analysis", progress=0.0)
         assert self.info.video is not None
         try:
             scan = await asyncio.to_thread(scan_video_frames, self.reads, self.info.video.index)
+            if scan.untimed_packets:
+                scan = await self._decoded_times(scan)
         except ProbeError as exc:
             raise JobFailed(str(exc)) from None
         self._check_complete(scan)
@@ -163,6 +176,30 @@ class PieceEncoder:
             span=scan.seconds(scan.pts[-1]) - scan.seconds(scan.pts[0]),
             plan=[tuple(p.to_list()) for p in plans],  # type: ignore[misc]
         )
+
+    async def _decoded_times(self, scan: FrameScan) -> FrameScan:
+        """The scan with the timestamps ffmpeg's decoder gives its frames: the source's packets lack them."""
+        log.info("%s: %d video packets without a timestamp; decoding for the frames' times", self.source.name,
+                 scan.untimed_packets)  # fmt: skip
+        ensure_subfolder(self.work, "work folder")
+        listing = self.work / "frame_times.framecrc"
+        total = scan.frame_count
+
+        def report(rec: FfmpegProgress) -> None:  # the job's own percent stays the encode's
+            self.control.report(Progress(step="analysis", percent=round(100.0 * min(rec.frame, total) / total, 2)))
+
+        try:
+            await run_ffmpeg(
+                frame_times_args(self.reads, self.info, listing), ffmpeg=self.ffmpeg, control=self.control,
+                on_progress=report, graceful_stop=False,
+            )  # fmt: skip
+        except FFmpegRunError as exc:
+            raise JobFailed(f"decoding the source for its frames' times failed: {exc}") from None
+        try:
+            time_base, times = await asyncio.to_thread(read_frame_times, listing)
+            return scan.retimed(time_base, times)
+        finally:
+            listing.unlink(missing_ok=True)
 
     async def encode(self) -> None:
         """Encode every piece not yet recorded, until all are recorded and agree."""

@@ -87,18 +87,24 @@ def decode_pieces_args(source: Path, info: MediaInfo, run: Sequence[PiecePlan], 
     piece is still encoded by a fresh encoder of its own. Raw frames are all keyframes, so the
     segment muxer cuts exactly at the planned frame numbers.
 
-    The plan's cuts are source timestamps, but ffmpeg reads an input's `-ss` and `-to` as offsets
-    from the file's start time (the earliest timestamp of any of its streams), `-copyts` or not: a
-    file that starts after zero (MPEG-TS, MPEG-PS, FLV with its audio first) is cut that much later
-    unless the start time is taken off.
+    A run that starts mid-file seeks to the plan's seek point (a keyframe at or before its first
+    frame) and a trim filter keeps the frames from the first frame's exact pts on, so whatever frame
+    a seek lands on, the run starts at the planned frame. ffmpeg reads an input's `-ss` as an offset
+    from the file's start time (the earliest timestamp of any stream), `-copyts` or not, so a file
+    that starts after zero (MPEG-TS, MPEG-PS, FLV with its audio first) has it taken off. The run
+    ends after its frame count (`-to` would count from where the seek landed, not from the cut).
     """
     assert info.video is not None and run
     first, last = run[0], run[-1]
     input_kwargs: dict[str, Any] = {"copyts": None}
-    if first.seek is not None:
+    if first.seek is not None and first.seek > info.start_time:
         input_kwargs["ss"] = f"{first.seek - info.start_time:.6f}"
+        input_kwargs["noaccurate_seek"] = None  # the trim below selects the frames
+    trim = []
+    if first.first_frame > 0:
+        trim.append(f"start_pts={first.start_pts}")  # in the stream's time base: exact
     if last.stop is not None:
-        input_kwargs["to"] = f"{last.stop - info.start_time:.6f}"
+        trim.append(f"end={last.stop:.6f}")
     stream = ffmpeg_python.input(str(source), **input_kwargs)
     output_kwargs: dict[str, Any] = {
         "c:v": "rawvideo",
@@ -116,10 +122,32 @@ def decode_pieces_args(source: Path, info: MediaInfo, run: Sequence[PiecePlan], 
         "reset_timestamps": 0,
         "avoid_negative_ts": "disabled",
     }
+    if trim:  # a simple filtergraph (-vf), so that the frames keep the stream's time base
+        output_kwargs["vf"] = "trim=" + ":".join(trim)
     # Cut before every later piece; the last number (never reached) keeps the muxer from cutting by time.
     cuts = [p.first_frame - first.first_frame for p in run[1:]] + [output_kwargs["frames:v"]]
     output_kwargs["segment_frames"] = ",".join(map(str, cuts))
     return _compile(ffmpeg_python.output(stream[f"{info.video.index}"], str(pattern), **output_kwargs))
+
+
+def frame_times_args(source: Path, info: MediaInfo, out: Path) -> list[str]:
+    """Decode the video stream as the piece decoder does and list every frame's pts (framecrc) in `out`.
+
+    For a source whose packets lack a pts, the decoder is what gives the frames their timestamps.
+    Each frame is wrapped, not copied, so this costs the decoding alone.
+    """
+    assert info.video is not None
+    stream = ffmpeg_python.input(str(source), copyts=None)[f"{info.video.index}"]
+    output_kwargs: dict[str, Any] = {
+        "c:v": "wrapped_avframe",
+        "fps_mode": "passthrough",
+        "enc_time_base": "demux",
+        "an": None,
+        "sn": None,
+        "dn": None,
+        "f": "framecrc",
+    }
+    return _compile(ffmpeg_python.output(stream, str(out), **output_kwargs))
 
 
 def piece_encode_args(

@@ -27,7 +27,7 @@ def join_pieces(
 
     packets = 0
     last_dts: Fraction | None = None  # seconds, exact
-    output = av.open(str(out), "w", format=container)
+    output: Any = None  # opened with the first piece, whose time base it needs
     try:
         out_stream: Any = None
         first_params = b""
@@ -44,6 +44,7 @@ def join_pieces(
                 # with others (say, by another ffmpeg build after an upgrade) would not decode in it.
                 params = bytes(in_stream.codec_context.extradata or b"")
                 if out_stream is None:
+                    output = _open_output(out, container, in_stream.time_base)
                     out_stream = output.add_stream_from_template(in_stream)
                     first_params = params
                 elif params != first_params:
@@ -64,8 +65,21 @@ def join_pieces(
             if on_piece is not None:
                 on_piece(n)
     finally:
-        output.close()
+        if output is not None:
+            output.close()
+    if output is None:
+        raise JoinError("no pieces to join")
     return packets
+
+
+def _open_output(out: Path, container: str, time_base: Fraction | None) -> Any:
+    """The joined file. MP4 writes the video's start (its edit list) in the movie time scale, 1/1000 s
+    unless told; in the video's own time base, a start like 1.46673 s (NTSC frames on a 90 kHz clock)
+    stays exact instead of moving every frame by up to a millisecond."""
+    import av
+
+    options = {"movie_timescale": str(time_base.denominator)} if container == "mp4" and time_base else {}
+    return av.open(str(out), "w", format=container, options=options)
 
 
 def codec_parameters(piece: Path) -> str:

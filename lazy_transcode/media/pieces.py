@@ -4,12 +4,15 @@ A piece is a run of consecutive source frames (by presentation time), at most `p
 and at most one keyframe interval (`max_frames`), so the IDR frame every piece starts with falls where
 the encoder would have put a keyframe anyway and costs (almost) nothing in size. A piece references
 nothing outside itself, so a finished piece is final and a crash costs at most the piece being encoded.
-Cuts are placed half-way between two source frames so that ffmpeg's `-ss`/`-to`/`-force_key_frames`
-can never round a frame into the wrong piece, and a run of pieces is also capped with `-frames:v`.
+The decoder of a run that starts mid-file seeks to the source keyframe its first frame needs (by that
+keyframe's decode timestamp, which is what a seek in a file without an index can find) and keeps the
+frames from the piece's exact first timestamp on; a run is capped by its frame count, and its end is
+placed half-way between two source frames so that no rounding can move a frame across it.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -23,8 +26,8 @@ class PiecePlan:
     first_frame: int
     frame_count: int
     start_pts: int  # pts of the piece's first frame (source time base)
-    seek: float | None  # input -ss (seconds, source timeline); None for the first piece
-    stop: float | None  # input -to (seconds, source timeline); None for the last piece
+    seek: float | None  # where its decoder starts reading (seconds, source timeline); None: at the start
+    stop: float | None  # half-way past its last frame (seconds, source timeline); None for the last piece
 
     def to_list(self) -> list[Any]:
         return [self.first_frame, self.frame_count, self.start_pts, self.seek, self.stop]
@@ -57,10 +60,20 @@ def plan_pieces(scan: FrameScan, piece_seconds: float, max_frames: int | None = 
     plans = []
     for n, first in enumerate(starts):
         end = starts[n + 1] if n + 1 < len(starts) else len(pts)
-        seek = _midpoint(pts, first, tb) if first > 0 else None
+        seek = _seek_point(scan, pts[first]) if first > 0 else None
         stop = _midpoint(pts, end, tb) if end < len(pts) else None
         plans.append(PiecePlan(n, first, end - first, pts[first], seek, stop))
     return plans
+
+
+def _seek_point(scan: FrameScan, pts: int) -> float | None:
+    """Seconds of the decode timestamp of the last keyframe presented at or before `pts` (None: none is).
+
+    Decoding must start at a keyframe; with B-frames a keyframe is decoded before it is presented,
+    and a seek in a file without an index (MPEG-TS, MPEG-PS) goes by decode timestamps.
+    """
+    k = bisect.bisect_right(scan.keyframes, pts) - 1
+    return float(scan.keyframe_dts[k] * scan.time_base) if k >= 0 else None
 
 
 def _midpoint(pts: list[int], i: int, tb: Fraction) -> float:

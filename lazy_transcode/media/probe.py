@@ -2,7 +2,7 @@
 
 `probe()` reads only headers (fast); `scan_video_frames()` demuxes every video packet once, without
 decoding, for exact frame timestamps, keyframes and the frame count (the job stores what it needs
-from it in its state, so a resume never scans again).
+from it in its state, so a resume never scans again once a piece is recorded).
 """
 
 from __future__ import annotations
@@ -224,14 +224,25 @@ def _one_line(exc: BaseException) -> str:
     return re.sub(r"^\[Errno -?\d+\] ", "", text[-1]) if text else type(exc).__name__
 
 
+_GENPTS = 0x0001  # AVFMT_FLAG_GENPTS
+
+
 @dataclass
 class FrameScan:
-    """Every video frame of a file, from its packets: presentation timestamps and keyframes."""
+    """Every video frame of a file, from its packets: presentation timestamps, keyframes, seek points.
+
+    A packet without a pts (an AVI stores none; ffmpeg's decoder then makes the frames' timestamps
+    from the decode timestamps and its reorder delay) leaves `pts` as the packets' decode order only:
+    `untimed_packets` counts them, and `retimed` puts in the timestamps the decoder gives.
+    """
 
     time_base: Fraction
     pts: list[int]  # sorted presentation timestamps, one per frame
     keyframes: list[int]  # presentation timestamps of keyframes, sorted
+    keyframe_dts: list[int]  # decode timestamp of each of `keyframes`: where a seek finds it
+    key_order: list[int] = field(default_factory=list)  # decode-order index of each of `keyframes`
     corrupt_packets: int = 0
+    untimed_packets: int = 0
 
     @property
     def frame_count(self) -> int:
@@ -240,9 +251,33 @@ class FrameScan:
     def seconds(self, pts: int) -> float:
         return float(pts * self.time_base)
 
+    def retimed(self, time_base: Fraction, times: list[int]) -> FrameScan:
+        """This scan with the frames' presentation timestamps as decoded (`times`, in `time_base`).
+
+        A keyframe is the frame presented at its place in decode order: frames after it in decode
+        order are presented after it, which holds for the closed GOPs of every keyframe a seek uses.
+        """
+        if time_base != self.time_base:
+            raise ProbeError(f"decoded frames are in time base {time_base}, the stream's is {self.time_base}")
+        if len(times) != self.frame_count:
+            raise ProbeError(f"decoding gives {len(times)} frames for {self.frame_count} video packets")
+        pts = sorted(times)
+        return FrameScan(
+            time_base=time_base,
+            pts=pts,
+            keyframes=[pts[i] for i in self.key_order],
+            keyframe_dts=self.keyframe_dts,
+            key_order=self.key_order,
+            corrupt_packets=self.corrupt_packets,
+        )
+
 
 def scan_video_frames(path: str | Path, stream_index: int | None = None) -> FrameScan:
-    """Demux (without decoding) every packet of the video stream. Raises ProbeError on unreadable data."""
+    """Demux (without decoding) every packet of the video stream. Raises ProbeError on unreadable data.
+
+    The packets are read as ffmpeg reads them for the encode: without pts generation (PyAV turns it
+    on), which would invent a pts for every packet without one, unlike the decoder ffmpeg runs.
+    """
     import av
 
     try:
@@ -250,6 +285,7 @@ def scan_video_frames(path: str | Path, stream_index: int | None = None) -> Fram
     except (av.error.FFmpegError, OSError) as exc:
         raise ProbeError(f"{path}: not a readable media file ({_one_line(exc)})") from None
     try:
+        container.flags &= ~_GENPTS
         streams = [s for s in container.streams.video if not int(s.disposition) & _ATTACHED_PIC]
         if stream_index is not None:
             streams = [s for s in streams if s.index == stream_index]
@@ -257,22 +293,24 @@ def scan_video_frames(path: str | Path, stream_index: int | None = None) -> Fram
             raise ProbeError(f"{path}: no video stream")
         stream = streams[0]
         pts: list[int] = []
-        keys: list[int] = []
-        corrupt = 0
-        last_dts: int | None = None
+        keys: list[tuple[int, int, int]] = []  # (pts, dts, decode order)
+        corrupt = untimed = 0
+        last: int | None = None
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:
                     continue
                 if packet.is_corrupt:
                     corrupt += 1
+                if packet.pts is None:
+                    untimed += 1
                 ts = packet.pts if packet.pts is not None else packet.dts
                 if ts is None:
-                    ts = (last_dts or 0) + 1
-                last_dts = ts
-                pts.append(ts)
+                    ts = (last or 0) + 1
+                last = ts
                 if packet.is_keyframe:
-                    keys.append(ts)
+                    keys.append((ts, packet.dts if packet.dts is not None else ts, len(pts)))
+                pts.append(ts)
         except av.error.FFmpegError as exc:
             raise ProbeError(f"{path}: damaged video data ({_one_line(exc)})") from None
         if not pts:
@@ -280,10 +318,37 @@ def scan_video_frames(path: str | Path, stream_index: int | None = None) -> Fram
         pts.sort()
         keys.sort()
         return FrameScan(
-            time_base=stream.time_base or Fraction(1, 1000), pts=pts, keyframes=keys, corrupt_packets=corrupt
+            time_base=stream.time_base or Fraction(1, 1000),
+            pts=pts,
+            keyframes=[k[0] for k in keys],
+            keyframe_dts=[k[1] for k in keys],
+            key_order=[k[2] for k in keys],
+            corrupt_packets=corrupt,
+            untimed_packets=untimed,
         )
     finally:
         container.close()
+
+
+def read_frame_times(path: Path) -> tuple[Fraction, list[int]]:
+    """The time base and the pts of every frame listed in a framecrc file of one stream."""
+    time_base: Fraction | None = None
+    times: list[int] = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ProbeError(f"{path}: {exc.strerror or exc}") from None
+    for line in lines:
+        if line.startswith("#tb 0:"):
+            time_base = Fraction(line.split(":", 1)[1].strip())
+        elif line and not line.startswith("#"):
+            fields = line.split(",")  # stream, dts, pts, duration, size, checksum
+            if len(fields) < 3:
+                raise ProbeError(f"{path}: not a framecrc line: {line!r}")
+            times.append(int(fields[2]))
+    if time_base is None:
+        raise ProbeError(f"{path}: no time base")
+    return time_base, times
 
 
 def is_close(a: float, b: float, tol: float) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,42 @@ def hevc_source(media_dir: Path) -> Path:
             "-x265-params", "log-level=error", str(out),
         )  # fmt: skip
     return out
+
+
+# Sources whose presentation timestamps are not their packets' order: B-frames (dts < pts), and in an
+# AVI no pts at all (ffmpeg's decoder makes them up from the dts and its reorder delay). MPEG-TS,
+# MPEG-PS and FLV also start after zero (the transport's clock, or the audio before the video); at
+# NTSC's 30000/1001 fps the frames of an MPEG-TS fall between the milliseconds.
+X264_BFRAMES = ["-c:v", "libx264", "-preset", "ultrafast"]  # ultrafast has no B-frames unless asked
+BFRAME_SOURCES = {  # kind: (file name, frame rate, codec arguments)
+    "avi": ("h264_bframes.avi", "25", [*X264_BFRAMES, "-bf", "2", "-c:a", "libmp3lame", "-b:a", "64k"]),
+    "mpegts": ("h264_bframes.ts", "25", [*X264_BFRAMES, "-bf", "3", "-c:a", "aac", "-b:a", "64k"]),
+    "mpegts-ntsc": ("h264_bframes_ntsc.ts", "30000/1001", [*X264_BFRAMES, "-bf", "2", "-c:a", "aac"]),
+    "mpegps": ("mpeg2_bframes.mpg", "25", ["-c:v", "mpeg2video", "-bf", "2", "-g", "12", "-q:v", "5", "-c:a", "mp2"]),
+    "flv": ("h264_bframes.flv", "25", [*X264_BFRAMES, "-bf", "2", "-c:a", "aac", "-b:a", "64k"]),
+}
+SOURCE_SECONDS = 8
+
+
+def _bframe_source(media_dir: Path, kind: str) -> tuple[Path, int]:
+    """8 s of 320x180 video with B-frames and audio, in the container of `kind`, and its number of frames."""
+    name, rate, codec_args = BFRAME_SOURCES[kind]
+    out = media_dir / name
+    if not out.exists():
+        run_ffmpeg(
+            "-f", "lavfi", "-i", f"testsrc2=s=320x180:r={rate}:d={SOURCE_SECONDS}",
+            "-f", "lavfi", "-i", f"sine=f=440:d={SOURCE_SECONDS}", *codec_args, str(out),
+        )  # fmt: skip
+    return out, round(SOURCE_SECONDS * Fraction(rate))
+
+
+@pytest.fixture(scope="session", params=sorted(BFRAME_SOURCES))
+def bframe_source(request: pytest.FixtureRequest, media_dir: Path) -> tuple[Path, int]:
+    """Each kind of BFRAME_SOURCES in turn."""
+    return _bframe_source(media_dir, request.param)
+
+
+@pytest.fixture(scope="session")
+def bframe_avi(media_dir: Path) -> tuple[Path, int]:
+    """The H.264 AVI with B-frames of BFRAME_SOURCES."""
+    return _bframe_source(media_dir, "avi")

@@ -98,3 +98,25 @@ def vmaf(distorted: Path, reference: Path, width: int = 320, height: int = 180) 
         )
     )  # fmt: skip
     return score.mean
+
+
+def decoded_timestamps(path: Path) -> list[Fraction]:
+    """The presentation time of every frame of the first video stream, as ffmpeg's decoder gives it.
+
+    This is what a player built on ffmpeg shows, and independent of how the program reads timestamps:
+    each decoded frame is wrapped without copying its pixels, and framecrc lists its pts in the
+    stream's own time base.
+    """
+    done = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-copyts", "-i", str(path), "-map", "0:v:0",
+         "-fps_mode", "passthrough", "-enc_time_base", "demux", "-c:v", "wrapped_avframe", "-f", "framecrc", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    time_base = Fraction(1)
+    pts: list[Fraction] = []
+    for line in done.stdout.splitlines():
+        if line.startswith("#tb 0:"):
+            time_base = Fraction(line.split(":", 1)[1].strip())
+        elif line and not line.startswith("#"):
+            pts.append(int(line.split(",")[2]) * time_base)
+    return pts

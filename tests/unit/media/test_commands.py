@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
-from lazy_transcode.media.commands import decode_pieces_args, piece_encode_args
+from lazy_transcode.media.commands import decode_pieces_args, frame_times_args, piece_encode_args
 from lazy_transcode.media.encoders import EncodeSettings, get_profile
 from lazy_transcode.media.pieces import PiecePlan
 from lazy_transcode.media.probe import MediaInfo, VideoInfo
@@ -26,6 +26,8 @@ def _option(args: list[str], name: str) -> str:
 def test_decode_cuts_exactly_at_the_planned_frames_of_the_run() -> None:
     args = decode_pieces_args(Path("/m/film.mkv"), INFO, PLANS[1:], Path("/tmp/f/frames_%05d.nut"))
     assert args.index("-ss") < args.index("-i") and _option(args, "-ss") == "3.980000"
+    assert args.index("-noaccurate_seek") < args.index("-i")  # the trim selects the frames
+    assert _option(args, "-vf") == "trim=start_pts=51200"  # the first frame's exact pts
     assert "-to" not in args  # the run goes to the end of the file
     assert _option(args, "-map") == "0:2"
     assert _option(args, "-segment_frames") == "100,200"  # 200 is never reached: no cut by time
@@ -37,16 +39,32 @@ def test_decode_cuts_exactly_at_the_planned_frames_of_the_run() -> None:
 
 def test_a_single_piece_is_never_cut_by_time() -> None:
     args = decode_pieces_args(Path("/m/film.mkv"), INFO, PLANS[:1], Path("/tmp/f/frames_%05d.nut"))
-    assert "-ss" not in args and _option(args, "-to") == "3.980000"
+    assert "-ss" not in args and "-to" not in args
+    assert _option(args, "-vf") == "trim=end=3.980000" and _option(args, "-frames:v") == "100"
     assert _option(args, "-segment_frames") == "100"
 
 
-def test_cuts_are_offsets_from_the_start_of_a_file_that_starts_after_zero() -> None:
-    """ffmpeg adds the file's start time to -ss and -to: a cut at 5.46 s of a file starting at 1.4 s is 4.06."""
+def test_seeks_are_offsets_from_the_start_of_a_file_that_starts_after_zero() -> None:
+    """ffmpeg adds the file's start time to -ss: a seek to 5.46 s of a file starting at 1.4 s is 4.06."""
     info = MediaInfo("/m/film.ts", "mpegts", 12.0, 1, None, 1.4, VIDEO)
-    plans = [PiecePlan(3, 200, 50, 0, 5.46, 7.46), PiecePlan(4, 250, 50, 0, 7.46, 9.46)]
+    plans = [PiecePlan(3, 200, 50, 500000, 5.46, 7.5), PiecePlan(4, 250, 50, 680000, 7.3, 9.5)]
     args = decode_pieces_args(Path("/m/film.ts"), info, plans, Path("/tmp/f/frames_%05d.nut"))
-    assert _option(args, "-ss") == "4.060000" and _option(args, "-to") == "8.060000"
+    assert _option(args, "-ss") == "4.060000"
+    assert _option(args, "-vf") == "trim=start_pts=500000:end=9.500000"  # source timestamps, as they are
+
+
+def test_a_seek_point_before_the_start_of_the_file_reads_from_the_start() -> None:
+    info = MediaInfo("/m/film.ts", "mpegts", 12.0, 1, None, 1.4, VIDEO)
+    args = decode_pieces_args(Path("/m/film.ts"), info, [PiecePlan(1, 50, 50, 311400, 1.38, None)], Path("/f_%d"))
+    assert "-ss" not in args and _option(args, "-vf") == "trim=start_pts=311400"
+
+
+def test_frame_times_decode_as_the_piece_decoder_does() -> None:
+    args = frame_times_args(Path("/m/old.avi"), INFO, Path("/w/times.framecrc"))
+    assert args[: args.index("-i")] == ["-copyts"]
+    assert _option(args, "-map") == "0:2" and _option(args, "-enc_time_base") == "demux"
+    assert _option(args, "-fps_mode") == "passthrough" and _option(args, "-c:v") == "wrapped_avframe"
+    assert _option(args, "-f") == "framecrc" and args[-2:] == ["/w/times.framecrc", "-y"]
 
 
 def test_each_piece_has_its_own_encoder_keeping_source_timestamps() -> None:

@@ -13,27 +13,38 @@ from lazy_transcode.media.probe import FrameScan
 from lazy_transcode.media.process import parse_progress_block
 
 
-def _scan(pts: list[int], tb: Fraction = Fraction(1, 1000)) -> FrameScan:
-    return FrameScan(time_base=tb, pts=sorted(pts), keyframes=[pts[0]])
+def _scan(pts: list[int], tb: Fraction = Fraction(1, 1000), keys: list[int] | None = None, delay: int = 0) -> FrameScan:
+    """Frames at `pts`; keyframes at the frames numbered `keys` (the first only by default), each decoded
+    `delay` time-base units before it is presented."""
+    pts = sorted(pts)
+    keyframes = [pts[i] for i in sorted(keys or [0])]
+    return FrameScan(time_base=tb, pts=pts, keyframes=keyframes, keyframe_dts=[k - delay for k in keyframes])
 
 
 @given(
     st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=400),
     st.floats(min_value=0.05, max_value=5.0),
+    st.sets(st.integers(min_value=0, max_value=400), max_size=40),
+    st.integers(min_value=0, max_value=300),
 )
-def test_pieces_cover_every_frame_once_and_cut_between_frames(gaps: list[int], seconds: float) -> None:
+def test_pieces_cover_every_frame_once_and_seek_to_the_keyframe_they_need(
+    gaps: list[int], seconds: float, keys: set[int], delay: int
+) -> None:
     pts = [0]
     for gap in gaps:
         pts.append(pts[-1] + gap)
-    scan = _scan(pts)
+    keys = {k for k in keys if k < len(pts)} | {0}
+    scan = _scan(pts, keys=sorted(keys), delay=delay)
     plans = plan_pieces(scan, seconds)
     assert sum(p.frame_count for p in plans) == len(pts)
     assert [p.first_frame for p in plans] == sorted({p.first_frame for p in plans})
     for a, b in itertools.pairwise(plans):
         assert a.first_frame + a.frame_count == b.first_frame
-        # the cut lies strictly between the last frame of a and the first of b
-        assert a.stop == b.seek
-        assert pts[b.first_frame - 1] / 1000 < b.seek < pts[b.first_frame] / 1000
+        # the end lies strictly between the last frame of a and the first of b
+        assert a.stop is not None and pts[b.first_frame - 1] / 1000 < a.stop < pts[b.first_frame] / 1000
+        # b's decoder starts at the decode time of the last keyframe presented at or before b's first frame
+        key = max(k for k in keys if k <= b.first_frame)
+        assert b.seek == (pts[key] - delay) / 1000 and b.start_pts == pts[b.first_frame]
     for p in plans:
         span = (pts[p.first_frame + p.frame_count - 1] - pts[p.first_frame]) / 1000
         assert span < seconds or p.frame_count == 1
@@ -43,9 +54,16 @@ def test_pieces_cover_every_frame_once_and_cut_between_frames(gaps: list[int], s
 
 def test_pieces_of_a_25fps_film() -> None:
     pts = [i * 512 for i in range(25 * 60)]  # 60 s at 25 fps, time base 1/12800
-    plans = plan_pieces(_scan(pts, Fraction(1, 12800)), 10.0)
+    plans = plan_pieces(_scan(pts, Fraction(1, 12800), keys=list(range(0, 1500, 12)), delay=2 * 512), 10.0)
     assert [p.frame_count for p in plans] == [250] * 6
-    assert plans[1].seek == (249 * 512 + 250 * 512) / 2 / 12800
+    assert plans[0].stop == (249 * 512 + 250 * 512) / 2 / 12800
+    assert plans[1].start_pts == 250 * 512
+    assert plans[1].seek == (240 - 2) * 512 / 12800  # the keyframe of frame 240, decoded two frames earlier
+
+
+def test_a_piece_before_any_keyframe_is_decoded_from_the_start() -> None:
+    plans = plan_pieces(_scan([i * 40 for i in range(100)], keys=[50]), 0.4)
+    assert [p.seek for p in plans[1:5]] == [None] * 4 and plans[5].seek == 50 * 40 / 1000
 
 
 @given(
