@@ -26,11 +26,12 @@ from lazy_transcode.failpoints import ENV as FAILPOINT_ENV
 from lazy_transcode.jobs.api import JobControl, JobOptions
 from lazy_transcode.jobs.runner import run_job
 from tests.fixtures.v010 import FIXTURE, lay_out_library
+from tests.helpers import JsonPath, json_paths
 from tests.integration.encode.runner import run_cli
 from tests.security.support import FILM, SEARCH, snapshot
 
 STATE = ".lazy_transcode_state"
-Path_ = tuple[str | int, ...]
+Path_ = JsonPath
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +46,6 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str, J
     killed = run_cli(*args, "--plain", str(now / "film.mp4"), env={FAILPOINT_ENV: "piece-recorded@2"})
     assert killed.returncode == -9, killed.stderr
     found.append((now, "film.mp4", FILM))
-    return found
-
-
-def paths_of(value: Any, at: Path_ = ()) -> list[Path_]:
-    """Every place in a JSON document that holds a value, containers included."""
-    found: list[Path_] = [at] if at else []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += paths_of(item, (*at, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += paths_of(item, (*at, index))
     return found
 
 
@@ -89,7 +78,7 @@ def attack_values(victim: Path) -> st.SearchStrategy[Any]:
 def mutate(document: dict[str, Any], data: st.DataObject, victim: Path) -> dict[str, Any]:
     mutated = copy.deepcopy(document)
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
-        places = paths_of(mutated)
+        places = json_paths(mutated, nulls=True)
         values = attack_values(victim)
         if data.draw(st.booleans(), label="a path field"):  # what a forger aims at first: the recorded paths
             places = [p for p in places if isinstance(_at(mutated, p), str) and "/" in _at(mutated, p)] or places

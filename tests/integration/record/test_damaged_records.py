@@ -23,12 +23,13 @@ from lazy_transcode.failpoints import ENV as FAILPOINT_ENV
 from lazy_transcode.jobs.record import JobStateManager
 from lazy_transcode.state.operation import TranscodeOperation
 from tests.fixtures.v010 import FIXTURE, lay_out_library
+from tests.helpers import JsonPath, json_paths
 from tests.integration.encode.runner import run_cli
 
 ENCODE = ["--mode", "qp", "--encoder", "libx265", "--preset", "ultrafast", "--piece-seconds", "2", "--plain"]
 TAG = {"LAZY_TRANSCODE_TEST": "lazy-transcode-test"}
 
-Path_ = tuple[str | int, ...]
+Path_ = JsonPath
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +46,6 @@ def real_states(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, dic
         states.append((name, json.loads((new / ".lazy_transcode_state" / f"{name}_qp.state.json").read_text())))
     assert states[3][1]["optimization_results"]["probes"] and states[3][1]["checkpoint"]["result"]
     return states
-
-
-def paths_of(value: Any, at: Path_ = ()) -> list[Path_]:
-    """Every place in a JSON document that holds a value (nulls aside: a null field may be null)."""
-    found: list[Path_] = [] if value is None or not at else [at]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += paths_of(item, (*at, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += paths_of(item, (*at, index))
-    return found
 
 
 def wrong_type(value: Any) -> Any:
@@ -87,7 +76,7 @@ def test_a_wrong_type_anywhere_quarantines_the_file(
     real_states: list[tuple[str, dict[str, Any]]], data: st.DataObject, caplog: pytest.LogCaptureFixture
 ) -> None:
     name, document = data.draw(st.sampled_from(real_states), label="file")
-    path = data.draw(st.sampled_from(paths_of(document)), label="field")
+    path = data.draw(st.sampled_from(json_paths(document, nulls=False)), label="field")
     mutated = with_value(document, path, wrong_type(_at(document, path)))
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / name
