@@ -125,7 +125,6 @@ def test_resume_reencodes_only_the_pieces_in_flight(
     assert video_digest(out) == video_digest(reference[0])
 
 
-
 def test_damaged_piece_is_reencoded_never_trusted(bbb_40s: Path, reference: tuple[Path, float], tmp_path: Path) -> None:
     source = tmp_path / "bbb.mp4"
     shutil.copy(bbb_40s, source)
