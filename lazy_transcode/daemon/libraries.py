@@ -1,0 +1,92 @@
+"""The daemon's side of `[[library]]`: each library's monitor, and queueing its settled files by the rules
+of `ltctl add` (the add handler's checks and `plan`: the record is the truth, outputs are never sources,
+a file with a pending job is not queued twice), with the library's job defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from lazy_transcode import protocol
+from lazy_transcode.daemon.context import Context
+from lazy_transcode.daemon.handlers.add import PROBE_LIMIT, _left_out, plan
+from lazy_transcode.library.monitor import LibraryMonitor, Verdict
+from lazy_transcode.library.settings import LibrarySettings
+
+log = logging.getLogger(__name__)
+
+NO_FLAGS = {"restart": False, "again": False}
+
+
+class Libraries:
+    """Every configured library's monitor; their decisions go one at a time (no file is queued twice)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.monitors = [LibraryMonitor(settings, self.submit) for settings in ctx.config.libraries]
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for monitor in self.monitors:
+            self._tasks.append(asyncio.create_task(monitor.run(), name=f"library {monitor.root}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def views(self) -> list[dict[str, Any]]:
+        return [monitor.view() for monitor in self.monitors]
+
+    async def submit(self, settings: LibrarySettings, files: list[Path]) -> dict[Path, tuple[Verdict, str | None]]:
+        """Queue what `ltctl add FILE...` would queue, with the library's defaults; each file's verdict."""
+        async with self._lock:
+            verdicts: dict[Path, tuple[Verdict, str | None]] = {}
+            for start in range(0, len(files), PROBE_LIMIT):  # each file probed before it is queued
+                verdicts.update(await self._submit(settings, files[start : start + PROBE_LIMIT]))
+            return verdicts
+
+    async def _submit(self, settings: LibrarySettings, files: list[Path]) -> dict[Path, tuple[Verdict, str | None]]:
+        ctx = self.ctx
+        ctx.scheduler.ensure_writable("added")
+        verdicts: dict[Path, tuple[Verdict, str | None]] = {}
+        resolved = await asyncio.to_thread(self._resolve, files, verdicts)
+        decided = await asyncio.to_thread(
+            plan, ctx, list(resolved), {}, NO_FLAGS, settings.job_defaults(ctx.config.defaults)
+        )
+        for skipped in decided.skipped:
+            name = resolved[Path(skipped["file"])]
+            reason = str(skipped.get("reason"))
+            if "job" in skipped:
+                verdicts[name] = (Verdict.QUEUED, f"job {skipped['job']}")
+            else:
+                verdicts[name] = (Verdict.DONE if reason.startswith("done before") else Verdict.SKIPPED, reason)
+        for file, reason in decided.refused_files.items():
+            verdicts[resolved[Path(file)]] = (Verdict.SKIPPED, reason)
+            log.warning("library %s: %s not queued: %s", settings.path, file, reason)
+        pending = {job.input for job in ctx.store.all() if job.state in protocol.ACTIVE_STATES}
+        queue = [(file, options) for file, options in decided.queue if file not in pending]  # added meanwhile
+        ids = ctx.scheduler.add(queue) if queue else []
+        for (file, _options), job_id in zip(queue, ids, strict=True):
+            verdicts[resolved[Path(file)]] = (Verdict.QUEUED, f"job {job_id}")
+        for file, _options in decided.queue:
+            verdicts.setdefault(resolved[Path(file)], (Verdict.QUEUED, "queued meanwhile"))
+        return verdicts
+
+    def _resolve(self, files: list[Path], verdicts: dict[Path, tuple[Verdict, str | None]]) -> dict[Path, Path]:
+        """Each file by its real path (as jobs are kept), when it is a readable regular file inside the roots."""
+        resolved: dict[Path, Path] = {}
+        for name in files:
+            file, reason = _left_out(name, self.ctx.config.library_roots)
+            if file is not None and not os.access(file, os.R_OK):
+                file, reason = None, "skipped: the daemon cannot read it"
+            if file is None or file in resolved:
+                verdicts[name] = (Verdict.SKIPPED, reason or "the same file as another name")
+                continue
+            resolved[file] = name
+        return resolved
