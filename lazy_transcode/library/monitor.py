@@ -72,7 +72,7 @@ class LibraryMonitor:
     async def run(self) -> None:
         try:
             while True:
-                await self.scan()
+                await self._guarded(self.scan)
                 next_scan = self.clock() + self.settings.scan_interval
                 while (left := next_scan - self.clock()) > 0:
                     try:
@@ -80,10 +80,20 @@ class LibraryMonitor:
                     except TimeoutError:
                         pass
                     self._poke.clear()
-                    await self.look()
+                    await self._guarded(self.look)
         finally:
             if self.watcher is not None:
                 await asyncio.to_thread(self.watcher.stop)
+
+    async def _guarded(self, step: Callable[[], Awaitable[None]]) -> None:
+        """A bug in one look must not end the library's watch: it is logged, and the next look tries again."""
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("library %s: looking at it failed; trying again later", self.root)
+            await asyncio.sleep(self.tick)
 
     def changed(self, path: Path) -> None:
         """An inotify event named `path` (on the loop's thread)."""
