@@ -14,6 +14,8 @@ from typing import Any
 from lazy_transcode import protocol
 from lazy_transcode.daemon.context import Context
 from lazy_transcode.daemon.handlers.add import PROBE_LIMIT, _left_out, plan
+from lazy_transcode.jobs.api import JobOptions
+from lazy_transcode.library.done import output_of
 from lazy_transcode.library.monitor import LibraryMonitor, Verdict
 from lazy_transcode.library.settings import LibrarySettings
 
@@ -55,10 +57,12 @@ class Libraries:
         ctx = self.ctx
         ctx.scheduler.ensure_writable("added")
         verdicts: dict[Path, tuple[Verdict, str | None]] = {}
+        defaults = settings.job_defaults(ctx.config.defaults)
         resolved = await asyncio.to_thread(self._resolve, files, verdicts)
-        decided = await asyncio.to_thread(
-            plan, ctx, list(resolved), {}, NO_FLAGS, settings.job_defaults(ctx.config.defaults)
-        )
+        outputs = await asyncio.to_thread(_outputs, list(resolved), JobOptions.from_dict(defaults))
+        for file, output in outputs.items():
+            verdicts[resolved.pop(file)] = (Verdict.DONE, f"done before -> {output}")
+        decided = await asyncio.to_thread(plan, ctx, list(resolved), {}, NO_FLAGS, defaults)
         for skipped in decided.skipped:
             name = resolved[Path(skipped["file"])]
             reason = str(skipped.get("reason"))
@@ -90,3 +94,13 @@ class Libraries:
                 continue
             resolved[file] = name
         return resolved
+
+
+def _outputs(files: list[Path], options: JobOptions) -> dict[Path, Path]:
+    """The files whose output is already there (their records may have been cleaned up): done."""
+    found = {}
+    for file in files:
+        output = output_of(file, options)
+        if output is not None:
+            found[file] = output
+    return found

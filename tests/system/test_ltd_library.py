@@ -98,6 +98,17 @@ def test_a_file_copied_into_a_watched_library_is_queued_once_settled_with_its_de
     table = ltd.ctl("library").stdout
     assert str(lib) in table and "inotify" in table and "SEEN" in table
 
+    assert ltd.proc is not None
+    ltd.proc.send_signal(signal.SIGTERM)
+    assert ltd.proc.wait(15) == 0
+    ltd.ctl("cleanup", str(lib), "--days", "0")  # the records are gone; the output's tag still names the source
+    assert not list(lib.glob(".lazy_transcode_state/*.state.json"))
+    ltd.start()
+    wait_until(settled(ltd, lib, seen=2), 30, "both files decided without their records")
+    lib_view = view(ltd, lib)
+    assert (lib_view["done"], lib_view["skipped"], lib_view["queued"]) == (1, 1, 0), lib_view
+    assert len(jobs(ltd)) == 1, "the source was queued again once its record was cleaned up"
+
 
 def test_the_periodic_scan_finds_files_without_inotify_and_a_missing_folder_queues_nothing(
     ltd_factory: Callable[..., Ltd], tmp_path: Path, tiny_video: Path
