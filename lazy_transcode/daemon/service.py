@@ -82,7 +82,7 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
                 counts = store.counts()
             except STORE_ERRORS:  # the queue cannot be read: the status says why, without the counts
                 counts = {}
-            text = status_line(counts, scheduler.held, scheduler.queue_error)
+            text = status_line(counts, scheduler.held, scheduler.queue_error) + _schedule_note(scheduler)
             if text != last_status[0]:
                 last_status[0] = text
                 notifier.status(text)
@@ -118,7 +118,7 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
         ctx.libraries.start()
         if notifier.watchdog_interval:
             background.append(asyncio.create_task(_watchdog(notifier, notifier.watchdog_interval), name="watchdog"))
-        last_status[0] = status_line(store.counts(), scheduler.held)
+        last_status[0] = status_line(store.counts(), scheduler.held) + _schedule_note(scheduler)
         notifier.ready(last_status[0])
         log.info("ltd ready on %s (events %s), state in %s", cfg.socket, cfg.events_socket, cfg.state_dir)
 
@@ -142,6 +142,12 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
         for path, inode in bound:
             _unlink_if_ours(path, inode)
     log.info("stopped")
+
+
+def _schedule_note(scheduler: Scheduler) -> str:
+    """What holds the queue besides `pause --all`, for the systemd status."""
+    note = "" if scheduler.window_open else f" (outside schedule, next window {scheduler.next_window()})"
+    return note + (" (after current)" if scheduler.after_current else "")
 
 
 def _identity(endpoint: str) -> tuple[str, int]:
