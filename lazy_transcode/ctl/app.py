@@ -181,6 +181,8 @@ def list_jobs(
     sys.stdout.write(render_table(headers, rows, right=(0, 4, 5, 6), bold=sys.stdout.isatty()))
     if result.get("held"):
         print("queue held (ltctl resume --all releases it)")
+    for line in schedule_lines(result.get("schedule") or {}, inside=False):
+        print(line)
     unsaved = sum(1 for row in result.get("jobs", []) if shown_state(row) != row["state"])
     if unsaved:
         print("* not saved in the queue yet: after a restart ltd has the job as it last saved it")
@@ -264,13 +266,15 @@ def status(
         print(f"last error: {j['error']}")
 
 
-def schedule_lines(schedule: dict[str, Any]) -> list[str]:
-    """`outside schedule, next window 01:00`, and the holds of `pause --after-current` and `resume --now`."""
+def schedule_lines(schedule: dict[str, Any], inside: bool = True) -> list[str]:
+    """`outside schedule, next window 01:00` (`inside`: also that a window is open), and the holds of
+    `pause --after-current` and `resume --now`."""
     lines = []
     if schedule.get("windows"):
         windows = ", ".join(schedule["windows"])
         if schedule.get("open"):
-            lines.append(f"schedule: inside a window ({windows})")
+            if inside:
+                lines.append(f"schedule: inside a window ({windows})")
         else:
             lines.append(f"schedule: outside schedule, next window {schedule.get('next_window')} ({windows})")
     if schedule.get("after_current"):

@@ -103,6 +103,7 @@ def test_pause_after_current_finishes_the_running_job_and_resume_now_runs_one_ou
     ltd.wait_job(1, encoding, timeout=60)
     assert "after current" in ltd.ctl("pause", "--after-current").stdout
     assert "after current: running jobs finish" in ltd.ctl("status").stdout
+    assert "after current" in ltd.ctl("list").stdout
     assert ltd.job(1)["state"] == "running"  # not paused: it goes on
     assert ltd.wait_job(1, lambda j: j["state"] in ("completed", "failed"), timeout=120)["state"] == "completed"
     time.sleep(1.5)
@@ -110,6 +111,7 @@ def test_pause_after_current_finishes_the_running_job_and_resume_now_runs_one_ou
 
     set_clock(clock, 3, 0)  # outside the window
     wait_until(lambda: "outside schedule" in ltd.ctl("status").stdout, 10, "the window to close")
+    assert "outside schedule, next window 01:00" in ltd.ctl("list").stdout
     ltd.ctl("resume", "--all")  # releases --after-current; the schedule still holds the job
     status = ltd.ctl("status").stdout
     assert "after current" not in status and "outside schedule, next window 01:00" in status, status
