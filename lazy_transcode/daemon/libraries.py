@@ -14,10 +14,12 @@ from typing import Any
 from lazy_transcode import protocol
 from lazy_transcode.daemon.context import Context
 from lazy_transcode.daemon.handlers.add import PROBE_LIMIT, _left_out, plan
+from lazy_transcode.daemon.queue_store import Job
 from lazy_transcode.jobs.api import JobOptions
 from lazy_transcode.library.done import output_of
 from lazy_transcode.library.monitor import LibraryMonitor, Verdict
 from lazy_transcode.library.settings import LibrarySettings
+from lazy_transcode.protocol import JobState
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ class Libraries:
         verdicts: dict[Path, tuple[Verdict, str | None]] = {}
         defaults = settings.job_defaults(ctx.config.defaults)
         resolved = await asyncio.to_thread(self._resolve, files, verdicts)
+        for file, reason in (await asyncio.to_thread(self._given_up, list(resolved))).items():
+            verdicts[resolved.pop(file)] = (Verdict.SKIPPED, reason)
         outputs = await asyncio.to_thread(_outputs, list(resolved), JobOptions.from_dict(defaults))
         for file, output in outputs.items():
             verdicts[resolved.pop(file)] = (Verdict.DONE, f"done before -> {output}")
@@ -81,6 +85,27 @@ class Libraries:
         for file, _options in decided.queue:
             verdicts.setdefault(resolved[Path(file)], (Verdict.QUEUED, "queued meanwhile"))
         return verdicts
+
+    def _given_up(self, files: list[Path]) -> dict[Path, str]:
+        """Files whose last job failed or was cancelled and that have not changed since it was queued: not
+        queued again by themselves (a restart would retry a broken file for ever); `ltctl add` still can."""
+        last: dict[str, Job] = {}  # each file's last ended job
+        for job in self.ctx.store.all():
+            if job.state in protocol.FINAL_STATES and job.id >= last.get(job.input, job).id:
+                last[job.input] = job
+        found = {}
+        for file in files:
+            job = last.get(str(file))
+            if job is None or job.state not in (JobState.FAILED, JobState.CANCELLED):
+                continue
+            try:
+                changed = file.stat().st_mtime > job.created
+            except OSError:
+                continue
+            if not changed:
+                why = f": {job.error}" if job.error else ""
+                found[file] = f"job {job.id} {job.state}{why} (ltctl add queues it again)"
+        return found
 
     def _resolve(self, files: list[Path], verdicts: dict[Path, tuple[Verdict, str | None]]) -> dict[Path, Path]:
         """Each file by its real path (as jobs are kept), when it is a readable regular file inside the roots."""

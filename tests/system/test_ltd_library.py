@@ -1,6 +1,7 @@
 """Libraries looked after by the real ltd: files queued once they settle, with the library's defaults; files
 being written, outputs, done files and state folders never queued; scans where inotify is off; a library
-folder that is missing queues nothing until it is back.
+folder that is missing queues nothing until it is back; a file whose job was cancelled is not queued again
+until it changes.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import shutil
 import signal
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lazy_transcode.daemon.timetable import CLOCK_FILE_ENV
 from tests.system.support import FAST_DEFAULTS, Ltd, wait_until
 
 
@@ -150,3 +153,32 @@ def test_the_periodic_scan_finds_files_without_inotify_and_a_missing_folder_queu
     assert view(ltd, nas)["seen"] >= 1
     wait_until(settled(ltd, lib, seen=2), 30, "the output in the share folder to be decided")
     assert sorted(r["file"] for r in jobs(ltd)) == sorted([str(lib / "sub" / "clip.mkv"), str(nas / "show.mkv")])
+
+
+def test_outside_the_schedule_files_are_queued_not_run_and_a_cancelled_one_is_not_queued_again(
+    ltd_factory: Callable[..., Ltd], tmp_path: Path, tiny_video: Path
+) -> None:
+    lib = tmp_path / "films"
+    lib.mkdir()
+    shutil.copy(tiny_video, lib / "film.mkv")
+    config = library_config(library_table(lib, scan_interval=1, settle_seconds=1))
+    config += '\n[schedule]\nwindows = ["mon 00:00-00:01"]\n'
+    clock = tmp_path / "clock"  # a Wednesday noon, in the test's time zone
+    clock.write_text(f"{datetime(2026, 12, 2, 12, 0).timestamp() - time.time():.3f}\n")
+    ltd = ltd_factory(config)
+    ltd.start(extra_env={CLOCK_FILE_ENV: str(clock)})
+    wait_until(lambda: bool(jobs(ltd)), 30, "the file to be queued")
+    time.sleep(1.0)
+    assert [r["state"] for r in jobs(ltd)] == ["queued"]  # outside the schedule nothing runs
+    assert ltd.ctl("cancel", "1").stdout.strip() == "cancelled: 1"
+
+    assert ltd.proc is not None
+    ltd.proc.send_signal(signal.SIGTERM)
+    assert ltd.proc.wait(15) == 0
+    ltd.start(extra_env={CLOCK_FILE_ENV: str(clock)})
+    wait_until(settled(ltd, lib, seen=1), 30, "the file to be decided after the restart")
+    assert [(r["id"], r["state"]) for r in jobs(ltd)] == [(1, "cancelled")], "a cancelled file was queued again"
+    assert view(ltd, lib)["skipped"] == 1
+
+    (lib / "film.mkv").write_bytes(tiny_video.read_bytes())  # changed since: queued again
+    wait_until(lambda: len(jobs(ltd)) == 2, 30, "the changed file to be queued")
