@@ -3,7 +3,13 @@
 Every state change goes through `Scheduler.transition`: checked against the table of
 `lazy_transcode.daemon.states`, committed to the queue store, then announced, so what a client was told
 is what a restart finds. A paused running job keeps its (SIGSTOPped) ffmpeg and does not count against
-`workers`; `pause --all` also holds the queue (persisted), so nothing new starts until `resume --all`.
+`workers`; `pause --all` also holds the queue (persisted), so nothing new starts until `resume --all`;
+`pause --after-current` holds it too (persisted) but lets running jobs finish.
+
+Outside the `[schedule]` windows nothing starts, and a window that closes asks every running job to stop
+at its checkpoint (its ffmpeg ends; a day-long SIGSTOP would hold its memory): it goes back to the queue
+and continues from its pieces in the next window. `resume --now` runs chosen jobs past the schedule and
+the holds.
 
 When the queue cannot be written (its disk is full, an I/O error, a read-only file), the daemon says so
 loudly (one error line per distinct failure, the systemd status, `ltctl status`) and holds the queue:
