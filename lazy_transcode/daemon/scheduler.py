@@ -469,6 +469,9 @@ class Scheduler:
             if active is not None:
                 self._requested(done, "resumed", job.id, JobState.RUNNING)
                 active.control.resume()
+                if not self.window_open and job.id not in self.forced:  # it goes on in the next window
+                    active.stopping = "schedule"
+                    active.control.request_stop()
             else:
                 self._requested(done, "resumed", job.id, JobState.QUEUED)
             done.append(job.id)

@@ -53,10 +53,13 @@ def test_a_closing_window_stops_running_jobs_and_an_opening_one_starts_them(tmp_
         engine.gate("/c").set()
         await settle()
         assert states(store)[3] == "completed" and sched.forced == set()
+        sched.resume([2])  # resumed outside the window: it stops at its checkpoint and waits for the next
+        await settle()
+        assert states(store)[2] == "queued" and 2 not in sched.active
         clock[0] = INSIDE
         sched.check_window()
         await settle()
-        assert states(store) == {1: "running", 2: "paused", 3: "completed"}
+        assert states(store) == {1: "running", 2: "running", 3: "completed"}
         assert engine.started.count("/a") == 2  # started again, from its checkpoint
         sched.closing = True
         sched.wake()
