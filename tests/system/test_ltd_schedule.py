@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -75,6 +76,8 @@ def test_a_window_closing_mid_encode_checkpoints_and_the_next_one_continues_iden
     assert job["state"] == "completed", job
     log = ltd.log.read_text()[log_size:]
     assert "resuming from step 'encode'" in log, log
+    encoded = re.search(r"film\.mp4: (\d+) pieces to encode", log)
+    assert encoded and int(encoded[1]) <= planned - checkpointed, log  # the checkpointed pieces are kept
     print(f"\n  window closed with {checkpointed} of {planned} pieces checkpointed")
 
     reference = tmp_path / "reference"  # the same job, never interrupted
