@@ -57,7 +57,6 @@ class LibraryMonitor:
         self.error: str | None = None  # why the folder cannot be reached (None: it can)
         self.watch_error: str | None = None
         self.watcher: Watcher | None = None
-        self._poke = asyncio.Event()
 
     @property
     def root(self) -> Path:
@@ -75,11 +74,7 @@ class LibraryMonitor:
                 await self._guarded(self.scan)
                 next_scan = self.clock() + self.settings.scan_interval
                 while (left := next_scan - self.clock()) > 0:
-                    try:
-                        await asyncio.wait_for(self._poke.wait(), min(left, self.tick))
-                    except TimeoutError:
-                        pass
-                    self._poke.clear()
+                    await asyncio.sleep(min(left, self.tick))  # events wait for this too: a copy sends thousands
                     await self._guarded(self.look)
         finally:
             if self.watcher is not None:
@@ -100,7 +95,6 @@ class LibraryMonitor:
         if not files.in_library(self.root, path):
             return  # the job's own pieces and records, temporary names
         self.dirty.add(path)
-        self._poke.set()
 
     async def scan(self) -> None:
         """List the whole library: new and changed files start settling, vanished ones are forgotten."""
