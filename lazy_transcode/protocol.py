@@ -208,6 +208,20 @@ def _known_states(states: list[str]) -> list[str]:
     return states
 
 
+def _final_states(states: list[str]) -> list[str]:
+    for state in _known_states(states):
+        if state not in FINAL_STATES:
+            raise ProtocolError(BAD_ARGS, f"{state} is not a finished state (completed, failed, cancelled, skipped)")
+    return states
+
+
+def _days(days: float) -> float:
+    """`--since DAYS`: a number of days back, not negative."""
+    if not 0 <= days <= 1_000_000:
+        raise ProtocolError(BAD_ARGS, f"since must be a number of days >= 0, not {days!r}"[:200])
+    return float(days)
+
+
 _IDS = Arg((list,), [], bounds=JOB_ID_RANGE, max_len=MAX_IDS, items=int)
 _SELECTION = {"ids": _IDS, "all": Arg((bool,), False)}
 
@@ -229,8 +243,18 @@ DECLARED = (
     Command("status", {"id": Arg((int,), None, bounds=JOB_ID_RANGE)}),
     Command("pause", _SELECTION, needs=("ids", "all"), needs_message="give job ids or all"),
     Command("resume", _SELECTION, needs=("ids", "all"), needs_message="give job ids or all"),
-    Command("cancel", {"ids": _IDS}, needs=("ids",), needs_message="give job ids"),
+    Command("cancel", _SELECTION, needs=("ids", "all"), needs_message="give job ids or all"),
     Command("ping"),
+    Command("clean", {"states": Arg((list,), [], max_len=16, items=str, check=_final_states)}),
+    Command(
+        "history",
+        {
+            "since": Arg((int, float), None, check=_days),
+            "states": Arg((list,), [], max_len=16, items=str, check=_final_states),
+            "limit": Arg((int,), 0, bounds=(0, 1_000_000)),
+        },
+    ),
+    Command("stats", {"since": Arg((int, float), None, check=_days)}),
 )
 COMMAND_SPECS: dict[str, Command] = {command.name: command for command in DECLARED}
 COMMANDS = tuple(COMMAND_SPECS)

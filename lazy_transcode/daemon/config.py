@@ -18,7 +18,12 @@ from lazy_transcode.daemon import paths
 from lazy_transcode.options import JobOptions, OptionError
 
 EX_CONFIG = 78
-KEYS = ("socket", "events_socket", "state_dir", "workers", "checkpoint_interval", "library_roots", "ffmpeg", "defaults")
+KEYS = (
+    "socket", "events_socket", "state_dir", "workers", "checkpoint_interval", "library_roots", "ffmpeg", "defaults",
+    "notify",
+)  # fmt: skip
+NOTIFY_KEYS = ("urls", "events")
+NOTIFY_EVENTS = ("completed", "failed", "queue_empty")
 
 
 class ConfigError(Exception):
@@ -35,6 +40,8 @@ class Config:
     library_roots: list[Path] = field(default_factory=list)
     ffmpeg: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
+    notify_urls: list[str] = field(default_factory=list)
+    notify_events: list[str] = field(default_factory=lambda: list(NOTIFY_EVENTS))
     source: Path | None = None
 
 
@@ -123,6 +130,7 @@ def build_config(
         if not isinstance(defaults, dict):
             raise ConfigError("defaults: must be a table of job options")
         _check_defaults(defaults)
+        notify_urls, notify_events = _notify(merged.get("notify", {}))
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
     return Config(
@@ -134,6 +142,8 @@ def build_config(
         library_roots=resolved_roots,
         ffmpeg=ffmpeg,
         defaults=dict(defaults),
+        notify_urls=notify_urls,
+        notify_events=notify_events,
         source=source,
     )
 
@@ -144,6 +154,32 @@ def _check_defaults(defaults: dict[str, Any]) -> None:
         JobOptions.from_dict(defaults)
     except OptionError as exc:
         raise ConfigError(f"defaults: {exc}") from None
+
+
+def _notify(table: Any) -> tuple[list[str], list[str]]:
+    """`[notify]`: Apprise URLs (each must be one Apprise can send to) and the events to send."""
+    if not isinstance(table, dict):
+        raise ConfigError("notify: must be a table with urls and events")
+    for key in table:
+        if key not in NOTIFY_KEYS:
+            raise ConfigError(f"notify: unknown key {key!r} (known: {', '.join(NOTIFY_KEYS)})")
+    urls = table.get("urls", [])
+    if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
+        raise ConfigError("notify.urls: must be a list of Apprise URLs (strings)")
+    events = table.get("events", list(NOTIFY_EVENTS))
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise ConfigError(f"notify.events: must be a list of {', '.join(NOTIFY_EVENTS)}")
+    for event in events:
+        if event not in NOTIFY_EVENTS:
+            raise ConfigError(f"notify.events: unknown event {event!r} (known: {', '.join(NOTIFY_EVENTS)})")
+    if urls:
+        from lazy_transcode.daemon.notifications import bad_url  # Apprise, only when it is configured
+
+        for url in urls:
+            why = bad_url(url)
+            if why:
+                raise ConfigError(f"notify.urls: {why}")
+    return list(urls), list(dict.fromkeys(events))
 
 
 def load_config(

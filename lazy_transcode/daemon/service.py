@@ -20,6 +20,7 @@ import zmq.asyncio
 from lazy_transcode.daemon.config import Config
 from lazy_transcode.daemon.context import Context
 from lazy_transcode.daemon.events import EventBus
+from lazy_transcode.daemon.notifications import Notifications
 from lazy_transcode.daemon.notify import Notifier, status_line
 from lazy_transcode.daemon.queue_store import STORE_ERRORS, QueueStore, QueueVersionError
 from lazy_transcode.daemon.scheduler import Scheduler
@@ -85,6 +86,7 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
                 last_status[0] = text
                 notifier.status(text)
 
+        alerts = Notifications(cfg.notify_urls, cfg.notify_events).start()
         scheduler = Scheduler(
             store,
             EventBus(pub),
@@ -93,6 +95,8 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
             workers=cfg.workers,
             checkpoint_interval=cfg.checkpoint_interval,
             on_change=on_change,
+            libraries=cfg.library_roots,
+            alerts=alerts,
         )
         ctx = Context(config=cfg, store=store, scheduler=scheduler)
         server = Server(ctx, router, Access.for_endpoint(cfg.socket))
@@ -121,6 +125,7 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         on_change()
+        await asyncio.to_thread(alerts.stop)
     finally:
         router.close(linger=0)
         pub.close(linger=0)
