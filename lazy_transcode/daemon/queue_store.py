@@ -444,7 +444,9 @@ class QueueStore:
         marks = ",".join("?" * len(states))
         return [r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE state IN ({marks}) ORDER BY id", states)]
 
-    def history(self, *, since: float | None = None, states: Iterable[str] = (), limit: int = 0) -> list[dict[str, Any]]:
+    def history(
+        self, *, since: float | None = None, states: Iterable[str] = (), limit: int = 0
+    ) -> list[dict[str, Any]]:
         """Finished jobs, oldest first (`limit`: the newest that many), from `since` (a time) on."""
         where, params = _history_filter(since, states)
         query = f"SELECT id, {', '.join(HISTORY_FIELDS)} FROM history{where} ORDER BY finished DESC, id DESC"

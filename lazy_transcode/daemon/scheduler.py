@@ -489,9 +489,7 @@ class Scheduler:
                 refused[job_id] = refused[job_id] or "no such job"
         return jobs
 
-    async def cancel(
-        self, ids: list[int], all_jobs: bool = False, refused: dict[int, str] | None = None
-    ) -> list[int]:
+    async def cancel(self, ids: list[int], all_jobs: bool = False, refused: dict[int, str] | None = None) -> list[int]:
         """Stop each job, remove its partial files and state (never the source), mark it cancelled.
 
         `all_jobs` adds every queued, running and paused job. With `refused`, a job that cannot be cancelled
