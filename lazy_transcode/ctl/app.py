@@ -146,9 +146,9 @@ def ping(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 @with_job_options
 def add(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Video files or folders (expanded recursively).")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Video files or folders (expanded recursively).")],
     paused: Annotated[bool, typer.Option("--paused", help="Queue the jobs paused.")] = False,
-    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    priority: Annotated[int, typer.Option(metavar="N", help="Higher runs first.")] = 0,
     restart: Annotated[
         bool, typer.Option("--restart", help="Discard an unfinished operation recorded with other encode options.")
     ] = False,
@@ -156,7 +156,14 @@ def add(
     json_out: JsonOpt = False,
     **options: Any,
 ) -> None:
-    """Queue one job per video file; print the new job ids."""
+    """Queue one job per video file; print the new job ids.
+
+    By default (the daemon's [defaults] may change it): --mode qp, which searches the highest CRF/QP whose
+    VMAF reaches --vmaf-target 95 on sample clips, then encodes the file with it; --encoder libx265 with
+    its own default preset (medium); --container mkv; the output beside the source, named
+    {stem}_q{N}.mkv. Options that cannot go together, an unknown preset or an encoder this machine cannot
+    run are refused before anything is queued (exit 1), as is a file already queued with other options.
+    """
     settings = _settings(ctx, json_out)
     args: dict[str, Any] = {
         "paths": [os.path.abspath(p) for p in paths],
@@ -181,7 +188,9 @@ def add(
 @app.command("list")
 def list_jobs(
     ctx: typer.Context,
-    state: Annotated[list[str] | None, typer.Option(help="Only jobs in this state (repeatable).")] = None,
+    state: Annotated[
+        list[str] | None, typer.Option(metavar="STATE", help="Only jobs in this state (repeatable).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """One row per job: id, state, mode, step, progress, fps, ETA, file."""
@@ -253,7 +262,7 @@ def render_table(
 @app.command()
 def status(
     ctx: typer.Context,
-    job: Annotated[int | None, typer.Argument(help="A job id; without it, the daemon.")] = None,
+    job: Annotated[int | None, typer.Argument(metavar="JOB", help="A job id; without it, the daemon.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The daemon (version, uptime, workers, job counts) or one job in full."""
@@ -303,7 +312,7 @@ def queue_error_line(error: str, unsaved: int) -> str:
 @app.command()
 def pause(
     ctx: typer.Context,
-    jobs: Annotated[list[int] | None, typer.Argument(help="Job ids.")] = None,
+    jobs: Annotated[list[int] | None, typer.Argument(metavar="JOB", help="Job ids.")] = None,
     all_jobs: Annotated[bool, typer.Option("--all", help="Every job, and hold the queue.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -314,7 +323,7 @@ def pause(
 @app.command()
 def resume(
     ctx: typer.Context,
-    jobs: Annotated[list[int] | None, typer.Argument(help="Job ids.")] = None,
+    jobs: Annotated[list[int] | None, typer.Argument(metavar="JOB", help="Job ids.")] = None,
     all_jobs: Annotated[bool, typer.Option("--all", help="Every paused job, and release the queue.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -340,7 +349,7 @@ def _pause_resume(ctx: typer.Context, cmd: str, jobs: list[int] | None, all_jobs
 @app.command()
 def cancel(
     ctx: typer.Context,
-    jobs: Annotated[list[int] | None, typer.Argument(metavar="[JOB]...", help="Job ids.")] = None,
+    jobs: Annotated[list[int] | None, typer.Argument(metavar="JOB", help="Job ids.")] = None,
     all_jobs: Annotated[bool, typer.Option("--all", help="Every queued, running and paused job.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -439,7 +448,7 @@ def stats(
 @app.command()
 def watch(
     ctx: typer.Context,
-    job: Annotated[int | None, typer.Argument(metavar="[JOB]", help="A job id; without it, the queue.")] = None,
+    job: Annotated[int | None, typer.Argument(metavar="JOB", help="A job id; without it, the queue.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Live progress until the job ends, or (without JOB) until no job is queued, running or paused.
@@ -459,8 +468,10 @@ def watch(
 @app.command()
 def resumable(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(exists=True, help="Folder (or file) to search.")],
-    op_type: Annotated[str | None, typer.Option("--type", help="Only this operation type (qp, vbr, auto).")] = None,
+    path: Annotated[Path, typer.Argument(exists=True, metavar="PATH", help="Folder (or file) to search.")],
+    op_type: Annotated[
+        str | None, typer.Option("--type", metavar="TYPE", help="Only this operation type (qp, vbr, auto).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Incomplete operations found under PATH (no daemon needed)."""
@@ -483,8 +494,10 @@ def resumable(
 @app.command()
 def cleanup(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(exists=True, help="Folder to clean.")],
-    days: Annotated[int, typer.Option("--days", min=0, help="Remove completed states older than this.")],
+    path: Annotated[Path, typer.Argument(exists=True, metavar="PATH", help="Folder to clean.")],
+    days: Annotated[
+        int, typer.Option("--days", min=0, metavar="DAYS", help="Remove completed states older than this.")
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Remove completed state files older than DAYS under PATH (no daemon needed)."""
