@@ -624,8 +624,11 @@ class Scheduler:
 
 def _reason(job: Job) -> str | None:
     """Why a job failed, was skipped or cancelled with a problem (one line), for `list`."""
+    reason = None
     if job.state in (JobState.FAILED, JobState.CANCELLED):
-        return job.error
-    if job.state is JobState.SKIPPED and job.result:
-        return job.result.get("reason")
-    return None
+        reason = job.error
+    elif job.state is JobState.SKIPPED and job.result:
+        reason = job.result.get("reason")
+    if not reason:
+        return None
+    return reason.removeprefix(f"{job.input}: ").removeprefix(f"{Path(job.input).name}: ")  # the row names it

@@ -11,14 +11,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 from lazy_transcode.jobs.api import JobOptions
 from lazy_transcode.jobs.encode import destination
-from lazy_transcode.media.binary import FFmpegError, capabilities, encoder_problem
-from lazy_transcode.media.encoders import get_profile
+from lazy_transcode.media.binary import FFmpegError, capabilities
+from lazy_transcode.media.encoders import EncodeSettings, get_profile
 from lazy_transcode.media.place import output_name
 from lazy_transcode.media.probe import ProbeError, probe
 from lazy_transcode.media.tags import output_source_id
@@ -73,6 +75,34 @@ def options_problem(options: JobOptions) -> str | None:
         if not low <= options.qp <= high:
             return f"--qp {options.qp} is outside {profile.name}'s range {low}..{high}"
     return None
+
+
+@functools.cache
+def encoder_problem(ffmpeg: str, encoder: str) -> str | None:
+    """Why this ffmpeg cannot encode with `encoder` on this machine (one line), None when it can.
+
+    A hardware encoder is listed by any ffmpeg built with it, GPU or not: one frame of a test pattern is
+    encoded with the encoder's own arguments (device, upload filter, rate control), once per binary and
+    encoder, so a job is refused at `add` rather than failed when it starts.
+    """
+    profile = get_profile(encoder)
+    low, high = profile.quality_range
+    built = profile.build(EncodeSettings(quality=(low + high) // 2))
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", *built.global_args]
+    args += ["-f", "lavfi", "-i", "testsrc2=s=256x144:r=25:d=0.04", "-frames:v", "1"]
+    if built.filters:
+        args += ["-vf", ",".join(built.filters)]
+    for key, value in built.output.items():
+        args += [f"-{key}", str(value)]
+    args += ["-f", "null", "-"]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"encoder {encoder!r} could not be tried: {exc}"
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    return f"encoder {encoder!r} does not work here: {lines[0] if lines else f'exit status {done.returncode}'}"[:300]
 
 
 def destination_folder(source: Path, options: JobOptions) -> Path:

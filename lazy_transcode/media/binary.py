@@ -82,22 +82,3 @@ def capabilities(exe: str | None = None) -> Capabilities:
     if not encoders:
         raise FFmpegError(f"{exe} lists no encoders; is it an ffmpeg binary?")
     return Capabilities(exe=exe, version=version, encoders=encoders, filters=filters)
-
-
-@functools.cache
-def encoder_problem(exe: str, encoder: str) -> str | None:
-    """Why this ffmpeg cannot encode with `encoder` on this machine (one line), None when it can.
-
-    A hardware encoder is listed by any ffmpeg built with it, GPU or not: one frame is encoded to find out
-    (once per binary and encoder), so a job is refused at `add` rather than failed when it starts.
-    """
-    args = [exe, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "color=s=256x256:d=0.04", "-frames:v", "1"]
-    args += ["-c:v", encoder, "-f", "null", "-"]
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"encoder {encoder!r} could not be tried: {exc}"
-    if done.returncode == 0:
-        return None
-    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-    return f"encoder {encoder!r} does not work here: {lines[0] if lines else f'exit status {done.returncode}'}"[:300]

@@ -147,9 +147,7 @@ def test_stats_history_and_clean_after_four_jobs(
     assert refused.returncode == 2 and "not a finished state" in refused.stderr
 
 
-def test_history_survives_a_restart(
-    ltd_factory: Callable[..., Ltd], four_sources: dict[str, Path]
-) -> None:
+def test_history_survives_a_restart(ltd_factory: Callable[..., Ltd], four_sources: dict[str, Path]) -> None:
     ltd = ltd_factory().start()
     [job] = ltd.ctl("add", str(four_sources["a"])).stdout.split()
     ltd.wait_job(int(job), lambda j: j["state"] in FINAL, timeout=120)
