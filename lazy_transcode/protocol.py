@@ -18,8 +18,6 @@ from typing import Any
 
 import msgpack
 
-from lazy_transcode.options import OptionError, check_given
-
 VERSION = 1
 MAX_REQUEST_BYTES = 1024 * 1024  # also the daemon's ZMQ_MAXMSGSIZE
 MAX_REPLY_BYTES = 256 * 1024 * 1024  # `list` of a huge queue is big; the client trusts its daemon more
@@ -195,6 +193,8 @@ class Command:
 
 def _job_options(given: dict[str, Any]) -> dict[str, Any]:
     """The job options a request gives, each checked as declared (the daemon's [defaults] fill the rest)."""
+    from lazy_transcode.options import OptionError, check_given  # only `add` has job options: ltctl ping skips it
+
     try:
         return check_given(given)
     except OptionError as exc:
