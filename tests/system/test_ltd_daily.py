@@ -62,8 +62,15 @@ def test_cancel_a_b_c_cancels_what_it_can_and_names_the_rest(
     assert done.stdout.strip() == "cancelled: 2"
     assert done.stderr.splitlines() == ["ltctl: job 1: already completed", "ltctl: job 99: no such job"]
     assert ltd.job(2)["state"] == "cancelled" and ltd.job(1)["state"] == "completed"
-    machine = json.loads(ltd.ctl("--json", "cancel", "2", check=False).stdout)
-    assert machine == {"cancelled": [], "refused": [{"id": 2, "reason": "already cancelled"}]}
+    nothing = ltd.ctl("cancel", "1", "2", "99", check=False)  # nothing could be cancelled: an error reply
+    assert nothing.returncode == 1 and nothing.stdout == ""
+    assert nothing.stderr.strip() == (
+        "ltctl: nothing cancelled: job 1: already completed; job 2: already cancelled; job 99: no such job"
+    )
+    ltd.ctl("add", str(a), "--paused", "--again")
+    machine = ltd.ctl("--json", "cancel", "3", "99", check=False)
+    assert machine.returncode == 1
+    assert json.loads(machine.stdout) == {"cancelled": [3], "refused": [{"id": 99, "reason": "no such job"}]}
 
 
 class Watch:
