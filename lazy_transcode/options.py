@@ -22,9 +22,10 @@ VERIFY_MODES = ("full", "quick")
 
 # Fields of a recorded operation that are not options: the file, and what the encoder's profile implies.
 NOT_OPTION_FIELDS = ("input_file", "encoder_type")
-# Options that change where the output goes or how it is checked, never the bytes of an encode: a
-# recorded job takes new values of these and keeps its finished work; any other option is the encode's.
-PLACEMENT_OPTIONS = ("output_dir", "replace", "container", "verify")
+# Options that change where the output goes, how it is checked or how fast it is made, never the bytes
+# of an encode: a recorded job takes new values of these and keeps its finished work; any other option
+# is the encode's.
+PLACEMENT_OPTIONS = ("output_dir", "replace", "container", "verify", "piece_workers")
 
 
 class OptionError(ValueError):
@@ -160,6 +161,10 @@ class JobOptions:
     piece_seconds: float = _declare(
         10.0, "seconds of source per encoded piece, the most a kill can lose", metavar="S", bounds=Range(1, 600),
         hidden=True,
+    )  # fmt: skip
+    piece_workers: int | None = _declare(
+        None, "pieces encoded at once (default: auto, from the cores and the encoder; ltd: its piece_workers)",
+        metavar="N", bounds=Range(1, 64),
     )  # fmt: skip
     min_saving: float = _declare(
         0.05, "the fraction of its source's size an output must save, else the source is kept",

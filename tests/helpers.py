@@ -38,3 +38,20 @@ def json_paths(value: Any, *, nulls: bool, at: JsonPath = ()) -> list[JsonPath]:
         for index, item in enumerate(value):
             found += json_paths(item, nulls=nulls, at=(*at, index))
     return found
+
+
+def video_digest(path: Path) -> str:
+    """SHA-256 of the bytes of every packet of the first video stream, and of its codec parameters:
+    equal for two files whose video is the same encode, whatever container or audio they carry."""
+    import hashlib
+
+    import av
+
+    digest = hashlib.sha256()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        digest.update(bytes(stream.codec_context.extradata or b""))
+        for packet in container.demux(stream):
+            if packet.size:
+                digest.update(bytes(packet))
+    return digest.hexdigest()

@@ -20,7 +20,7 @@ from lazy_transcode.options import JobOptions, OptionError
 EX_CONFIG = 78
 KEYS = (
     "socket", "events_socket", "state_dir", "workers", "checkpoint_interval", "library_roots", "ffmpeg", "defaults",
-    "notify",
+    "piece_workers", "notify",
 )  # fmt: skip
 NOTIFY_KEYS = ("urls", "events")
 NOTIFY_EVENTS = ("completed", "failed", "queue_empty")
@@ -40,6 +40,7 @@ class Config:
     library_roots: list[Path] = field(default_factory=list)
     ffmpeg: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
+    piece_workers: int | None = None  # None: auto
     notify_urls: list[str] = field(default_factory=list)
     notify_events: list[str] = field(default_factory=lambda: list(NOTIFY_EVENTS))
     source: Path | None = None
@@ -130,6 +131,11 @@ def build_config(
         if not isinstance(defaults, dict):
             raise ConfigError("defaults: must be a table of job options")
         _check_defaults(defaults)
+        piece_workers = merged.get("piece_workers", "auto")
+        if piece_workers != "auto" and (
+            isinstance(piece_workers, bool) or not isinstance(piece_workers, int) or not 1 <= piece_workers <= 64
+        ):
+            raise ConfigError(f'piece_workers: must be "auto" or an integer from 1 to 64, not {piece_workers!r}')
         notify_urls, notify_events = _notify(merged.get("notify", {}))
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
@@ -142,6 +148,7 @@ def build_config(
         library_roots=resolved_roots,
         ffmpeg=ffmpeg,
         defaults=dict(defaults),
+        piece_workers=None if piece_workers == "auto" else piece_workers,
         notify_urls=notify_urls,
         notify_events=notify_events,
         source=source,

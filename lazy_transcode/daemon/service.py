@@ -90,7 +90,10 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
         scheduler = Scheduler(
             store,
             EventBus(pub),
-            runner or engine_runner(cfg.ffmpeg or None, cfg.library_roots),
+            runner
+            or engine_runner(
+                cfg.ffmpeg or None, cfg.library_roots, piece_workers=cfg.piece_workers, jobs_at_once=cfg.workers
+            ),
             remover or engine_remover,
             workers=cfg.workers,
             checkpoint_interval=cfg.checkpoint_interval,

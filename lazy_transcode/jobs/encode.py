@@ -9,28 +9,23 @@ import json
 import logging
 import os
 import shutil
-import stat
-import tempfile
 import time
+from collections.abc import Awaitable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lazy_transcode.failpoints import failpoint
 from lazy_transcode.jobs.api import CONTAINERS, JobFailed, JobOptions, Progress
+from lazy_transcode.jobs.lanes import Lanes
 from lazy_transcode.jobs.record import OutputRecord, PieceRecord, PiecesRecord
-from lazy_transcode.media.commands import (
-    assemble_args,
-    decode_check_args,
-    decode_pieces_args,
-    frame_times_args,
-    piece_encode_args,
-)
-from lazy_transcode.media.encoders import KEYINT_DEFAULT, EncoderArgs, get_profile
+from lazy_transcode.media.commands import assemble_args, decode_check_args, frame_times_args
+from lazy_transcode.media.encoders import ARGS_VERSION, KEYINT_DEFAULT, EncoderArgs, get_profile
 from lazy_transcode.media.join import JoinError, codec_parameters, join_pieces
-from lazy_transcode.media.pieces import PiecePlan, contiguous_runs, plan_pieces
+from lazy_transcode.media.piece_runs import RunFailed, encode_run, remove_stale_fifo_dirs
+from lazy_transcode.media.pieces import PiecePlan, plan_pieces
 from lazy_transcode.media.place import fsync_dir, fsync_file, output_name, sha256_file
-from lazy_transcode.media.probe import FrameScan, ProbeError, read_frame_times, scan_video_frames
+from lazy_transcode.media.probe import FrameScan, MediaInfo, ProbeError, read_frame_times, scan_video_frames
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
 from lazy_transcode.media.verify import VerifyError, verify_output
 from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
@@ -53,27 +48,48 @@ def destination(source: Path, options: JobOptions, label: str) -> Path:
     return folder / output_name(source, label, options.container)
 
 
-FIFO_PREFIX = "lazy-transcode-"  # then the pid of the process whose decoder and encoders use the FIFOs
+MAX_AUTO_LANES = 16
+ENCODER_BYTES_PER_PIXEL = 120  # about what one software encoder of a piece holds per pixel of its frames
 
 
-def remove_stale_fifo_dirs() -> None:
-    """Remove the FIFO folders of our dead processes (a kill -9 leaves its `TemporaryDirectory` behind)."""
-    base = Path(tempfile.gettempdir())
+def auto_piece_workers(encoder: str, info: MediaInfo, cores: int) -> int:
+    """`piece_workers = auto`: as many encoders as `cores` keep busy, within half the available memory."""
+    profile = get_profile(encoder)
+    video = info.video
+    if profile.hardware or video is None:
+        return 1
+    lanes = max(1, cores // profile.threads_one_encoder_fills(video.width, video.height))
     try:
-        entries = list(os.scandir(base))
+        with open("/proc/meminfo") as meminfo:
+            available = next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+        lanes = min(lanes, max(1, available // 2 // (ENCODER_BYTES_PER_PIXEL * video.width * video.height)))
+    except (OSError, StopIteration, ValueError):
+        pass
+    return min(lanes, MAX_AUTO_LANES)
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
     except OSError:
-        return
-    for entry in entries:
-        pid = entry.name.removeprefix(FIFO_PREFIX).split("-", 1)[0]
-        if not (entry.name.startswith(FIFO_PREFIX) and pid.isdigit()) or int(pid) == os.getpid():
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or pid_alive(int(pid)):
-                continue
-        except OSError:
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
+        return os.cpu_count() or 1
+
+
+async def _all_or_none(coros: Sequence[Awaitable[None]]) -> None:
+    """Run the lanes together; the first to fail stops the others, and its exception is raised."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 class PieceEncoder:
@@ -99,17 +115,23 @@ class PieceEncoder:
         self.ffmpeg = job.ffmpeg
         self.work = job.work_dir
         self.pieces_dir = self.work / "pieces"
-        video = job.info.video
         self.profile = get_profile(job.options.encoder)
         self.keyint = KEYINT_DEFAULT
-        self.enc_args: EncoderArgs = self.profile.build(
-            job.cp.settings.settings(), preset=job.options.preset, ten_bit=video.bit_depth > 8, hdr=video.hdr,
-            keyint=self.keyint,
-        )  # fmt: skip
+        # Recorded pieces are finished with the arguments they were made with (an older version's too).
+        self.enc_args = self._build_args(job.cp.encode.args if job.cp.encode is not None else ARGS_VERSION)
+        self._in_flight: dict[int, int] = {}  # pieces being encoded: frames done so far
         self._last_save = 0.0
         self._done_frames = 0  # frames in recorded pieces
         self._fresh_frames = 0  # frames encoded by this process (for the speed and the ETA)
         self._started = time.monotonic()
+
+    def _build_args(self, version: int) -> EncoderArgs:
+        video = self.info.video
+        assert video is not None and self.job.cp.settings is not None
+        return self.profile.build(
+            self.job.cp.settings.settings(), preset=self.options.preset, ten_bit=video.bit_depth > 8, hdr=video.hdr,
+            keyint=self.keyint, args_version=version,
+        )  # fmt: skip
 
     # --- checkpoint helpers ------------------------------------------------------------------
     @property
@@ -159,6 +181,8 @@ class PieceEncoder:
             log.info("%s: the encoder arguments changed since the checkpoint; starting the encode over", self.source)
             shutil.rmtree(self.work, ignore_errors=True)
         cp.encode = None
+        self.enc_args = self._build_args(ARGS_VERSION)
+        key = self.key()
         self.manager.update_step("analysis", progress=0.0)
         assert self.info.video is not None
         try:
@@ -169,8 +193,13 @@ class PieceEncoder:
             raise JobFailed(str(exc)) from None
         self._check_complete(scan)
         plans = plan_pieces(scan, self.options.piece_seconds, max_frames=self.keyint)
+        threads = None
+        if self.profile.threads_change_output:  # fixed for the whole job, whatever runs beside it later
+            threads = max(1, self.job.cores // self._lane_count(len(plans)))
         cp.encode = PiecesRecord(
             key=key,
+            args=ARGS_VERSION,
+            threads=threads,
             frames=scan.frame_count,
             time_base=str(scan.time_base),
             span=scan.seconds(scan.pts[-1]) - scan.seconds(scan.pts[0]),
@@ -203,7 +232,7 @@ class PieceEncoder:
 
     async def encode(self) -> None:
         """Encode every piece not yet recorded, until all are recorded and agree."""
-        await asyncio.to_thread(remove_stale_fifo_dirs)
+        await asyncio.to_thread(remove_stale_fifo_dirs, pid_alive)
         ensure_subfolder(self.work, "work folder")
         ensure_subfolder(self.pieces_dir, "pieces folder")
         await self._encode_pieces()
@@ -251,7 +280,7 @@ class PieceEncoder:
         return ok
 
     async def _encode_pieces(self) -> None:
-        """Encode every piece not yet recorded: the source is decoded once per stretch of missing pieces."""
+        """Encode every piece not yet recorded, `lanes` pieces at a time, each recorded as it is done."""
         plans = self._plans()
         self.manager.update_step("encode", progress=self.manager.state.progress_percent)
         good = await asyncio.to_thread(lambda: {p.index for p in plans if self._piece_is_good(p)})
@@ -261,104 +290,68 @@ class PieceEncoder:
             if plan.index not in good and part.exists() and await self._accept_piece(plan, leftover=True) is None:
                 good.add(plan.index)
         self._done_frames = sum(p.frame_count for p in plans if p.index in good)
-        for run in contiguous_runs([p for p in plans if p.index not in good]):
-            await self.control.wait_if_paused()
-            await self._encode_run(run)
+        missing = [p for p in plans if p.index not in good]
+        if missing:
+            lanes = Lanes(missing, self._lane_count(len(missing)))
+            log.info("%s: %d pieces to encode, %d at a time", self.source.name, len(missing), lanes.count)
+            await _all_or_none([self._lane(lanes, n) for n in range(lanes.count)])
         self.control.report(Progress(step="encode", percent=100.0))
 
-    def _on_progress(self, base: int, plan: PiecePlan) -> Any:
-        """Progress of one piece's encoder; `base` frames are done before it."""
-        total = self.rec.frames
-        fresh = self._fresh_frames + base - self._done_frames  # frames encoded by this process before it
+    def _lane_count(self, pieces: int) -> int:
+        """How many pieces are encoded at once: the option, else ltd's `piece_workers`, else auto."""
+        asked = self.options.piece_workers or self.job.piece_workers
+        if asked is None:
+            asked = auto_piece_workers(self.profile.name, self.info, self.job.cores)
+        return max(1, min(asked, pieces))
 
-        def report(rec: FfmpegProgress) -> None:
-            frames = base + min(rec.frame, plan.frame_count)
-            elapsed = time.monotonic() - self._started
-            rate = (fresh + rec.frame) / elapsed if elapsed > 0 else 0.0
-            eta = (total - frames) / rate if rate > 0 else None
-            self._report("encode", 100.0 * frames / total, fps=rec.fps or rate, speed=rec.speed, eta_seconds=eta)
-
-        return report
-
-    async def _encode_run(self, run: list[PiecePlan]) -> None:
-        """Encode consecutive pieces: one ffmpeg decodes them, each piece has a fresh encoder of its own.
-
-        Every piece is therefore exactly what encoding it alone gives (a resumed job ends identical to
-        an uninterrupted one), while the source is read once, with no seek per piece. The decoder
-        writes each piece's raw frames into that piece's FIFO; the next piece's encoder is already
-        waiting on its FIFO when the decoder gets there, so the CPU never idles between pieces. Each
-        piece is checked and recorded as soon as its encoder exits.
-        """
-        first, last = run[0], run[-1]
-        which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{last.index}"
-        with tempfile.TemporaryDirectory(prefix=f"{FIFO_PREFIX}{os.getpid()}-") as fifo_dir:
-            fifo = Path(fifo_dir) / "frames_%05d.nut"
-            for plan in run:
-                try:
-                    os.mkfifo(str(fifo).replace("%05d", f"{plan.index:05d}"), 0o600)
-                except OSError as exc:
-                    raise JobFailed(f"cannot create a FIFO in {fifo_dir}: {exc.strerror}") from None
-                self._part_path(plan.index).unlink(missing_ok=True)
-            decoder = asyncio.ensure_future(
-                run_ffmpeg(
-                    decode_pieces_args(self.reads, self.info, run, fifo),
-                    ffmpeg=self.ffmpeg, control=self.control, graceful_stop=False,
-                )
-            )  # fmt: skip
-            encoders: dict[int, asyncio.Future[str]] = {}
-            done_before = [self._done_frames + sum(p.frame_count for p in run[:n]) for n in range(len(run))]
-
-            def decoder_failed() -> bool:
-                return decoder.done() and (decoder.cancelled() or decoder.exception() is not None)
-
-            def start_encoder(n: int) -> None:
-                if n < len(run) and n not in encoders:
-                    plan = run[n]
-                    log.info("%s: encoding piece %d (%d frames)", self.source.name, plan.index, plan.frame_count)
-                    frames = Path(str(fifo).replace("%05d", f"{plan.index:05d}"))
-                    args = piece_encode_args(
-                        frames, self.info, plan, self.enc_args, self._part_path(plan.index), self.rec.time_base
-                    )
-                    encoders[n] = asyncio.ensure_future(
-                        run_ffmpeg(
-                            args, ffmpeg=self.ffmpeg, control=self.control, graceful_stop=False,
-                            on_progress=self._on_progress(done_before[n], plan), priority=Priority.BELOW,
-                        )
-                    )  # fmt: skip
-
+    async def _lane(self, lanes: Lanes, lane: int) -> None:
+        """One lane: claim a run, encode it, until no work is left."""
+        while True:
+            await self.control.wait_if_paused()
+            # No await between the claim and the start of its first piece: no other lane can take it first.
+            if (run := lanes.claim(lane)) is None:
+                return
             try:
-                for n, plan in enumerate(run):
-                    start_encoder(n)
-                    start_encoder(n + 1)
-                    encoder = encoders[n]  # stays listed until done, so `finally` can stop it
-                    while not encoder.done() and not decoder_failed():
-                        waiters = {encoder} if decoder.done() else {encoder, decoder}
-                        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                    if decoder_failed():  # the encoders still waiting for frames would wait forever
-                        error = decoder.exception()
-                        if isinstance(error, FFmpegRunError):
-                            raise JobFailed(f"decoding the source for {which} failed: {error}")
-                        assert error is not None
-                        raise error
-                    try:
-                        encoder.result()
-                    except FFmpegRunError as exc:
-                        self._part_path(plan.index).unlink(missing_ok=True)
-                        raise JobFailed(f"piece {plan.index} failed: {exc}") from None
-                    del encoders[n]
-                    start_encoder(n + 2)
-                    self._fresh_frames += plan.frame_count
-                    failpoint("piece-unrecorded")
-                    reason = await self._accept_piece(plan)
-                    if reason is not None:
-                        raise JobFailed(f"piece {plan.index}: {reason}")
-                await decoder
+                await encode_run(
+                    run, source=self.reads, info=self.info, time_base=self.rec.time_base, ffmpeg=self.ffmpeg,
+                    control=self.control, part_path=self._part_path, on_frames=self._on_frames,
+                    encoder_for=lambda plan: self._encoder_for(lanes, lane, plan), on_piece=self._piece_encoded,
+                )  # fmt: skip
+            except RunFailed as exc:
+                raise JobFailed(str(exc)) from None
             finally:
-                for task in (decoder, *encoders.values()):
-                    if not task.done():
-                        task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
+                lanes.release(lane)
+
+    def _encoder_for(self, lanes: Lanes, lane: int, plan: PiecePlan) -> EncoderArgs | None:
+        """The arguments of `plan`'s encoder, with its share of the cores; None if another lane took it."""
+        if not lanes.start(lane, plan):
+            return None
+        self._in_flight[plan.index] = 0
+        if self.rec.args < 2:
+            return self.enc_args  # pieces of an older version: their arguments had no thread budget
+        if self.profile.threads_change_output:
+            return self.profile.with_threads(self.enc_args, self.rec.threads or 1)
+        return self.profile.with_threads(self.enc_args, self.job.cores // max(1, lanes.busy()))
+
+    def _on_frames(self, plan: PiecePlan, frames: int) -> None:
+        """Progress of one piece's encoder: the job's percent, speed and ETA over all lanes."""
+        self._in_flight[plan.index] = frames
+        total = self.rec.frames
+        running = sum(self._in_flight.values())
+        elapsed = time.monotonic() - self._started
+        rate = (self._fresh_frames + running) / elapsed if elapsed > 0 else 0.0
+        done = self._done_frames + running
+        eta = (total - done) / rate if rate > 0 else None
+        self._report("encode", 100.0 * done / total, fps=rate, eta_seconds=eta)
+
+    async def _piece_encoded(self, plan: PiecePlan) -> None:
+        """A piece's encoder exited: check and record the piece."""
+        self._in_flight.pop(plan.index, None)
+        self._fresh_frames += plan.frame_count
+        failpoint("piece-unrecorded")
+        reason = await self._accept_piece(plan)
+        if reason is not None:
+            raise JobFailed(f"piece {plan.index}: {reason}")
 
     async def _accept_piece(self, plan: PiecePlan, *, leftover: bool = False) -> str | None:
         """Check a written piece and record it; return why it was refused (its file is then removed).

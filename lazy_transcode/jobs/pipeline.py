@@ -51,6 +51,8 @@ class Job:
     info: MediaInfo | None = None  # the source's probe, made by `check_source` when a later step needs it
     held: HeldSource | None = None  # the source and its folder as opened (None: read by name)
     roots: Sequence[Path] = ()  # library_roots: an output folder must lie inside them when it is used
+    piece_workers: int | None = None  # pieces encoded at once when the job's options leave it out (None: auto)
+    cores: int = 1  # the cores this job's encoders share
 
     @property
     def cp(self) -> Checkpoint:

@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 
 from lazy_transcode.jobs.api import JobOptions, JobResult, OptionError
-from lazy_transcode.media.encoders import EncodeSettings
+from lazy_transcode.media.encoders import ARGS_VERSION, EncodeSettings
 from lazy_transcode.media.fingerprint import FileIdentity
 from lazy_transcode.media.pieces import PiecePlan
 from lazy_transcode.media.samples import ExtractedClip
@@ -123,6 +123,8 @@ class PiecesRecord(_Record):
     span: float
     plan: list[PlanRow]
     pieces: dict[int, PieceRecord] = msgspec.field(default_factory=dict)
+    args: int = 1  # the version of the encoder's argument set (media.encoders.ARGS_VERSION); 1: before it had one
+    threads: int | None = None  # a fixed thread budget, for encoders whose bytes depend on it (x264)
 
     def __post_init__(self) -> None:
         if self.frames <= 0 or not self.plan or any(row[1] <= 0 for row in self.plan):
@@ -131,6 +133,8 @@ class PiecesRecord(_Record):
             raise ValueError("time_base must be a positive fraction such as 1/12800")  # it goes into ffmpeg's argv
         if any(not 0 <= n < len(self.plan) for n in self.pieces):
             raise ValueError("a recorded piece is not in the plan")
+        if not 1 <= self.args <= ARGS_VERSION or (self.threads is not None and not 1 <= self.threads <= 1024):
+            raise ValueError("unknown argument set or thread budget")
 
     def plans(self) -> list[PiecePlan]:
         return [PiecePlan.from_list(i, list(row)) for i, row in enumerate(self.plan)]

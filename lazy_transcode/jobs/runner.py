@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult, OptionError
+from lazy_transcode.jobs.encode import available_cores
 from lazy_transcode.jobs.pipeline import Job, run_steps
 from lazy_transcode.jobs.record import JobStateManager
 from lazy_transcode.jobs.recorded import describe
@@ -62,6 +63,8 @@ async def run_job(
     *,
     ffmpeg: str | None = None,
     roots: Sequence[Path] = (),
+    piece_workers: int | None = None,
+    cores: int | None = None,
 ) -> JobResult:
     """Run (or resume) one job to its end. Raises JobStopped only when `control` asked to stop.
 
@@ -71,7 +74,9 @@ async def run_job(
 
     The source and its folder are opened once (`media.source`): both must lie inside `roots` (none:
     anywhere) by their opened fds' real paths, the source must be a regular file, and every step
-    reads that very file; the state folder is opened inside the held media folder.
+    reads that very file; the state folder is opened inside the held media folder. `piece_workers`
+    (None: auto) applies when the options leave it out; `cores` (default: all this process may use)
+    are what the job's encoders share.
     """
     source = Path(input_file).absolute()
     try:
@@ -91,9 +96,11 @@ async def run_job(
             with operation:
                 if operation.resumed:
                     _continue_or_start_over(manager, source, options)
-                return await run_steps(
-                    Job(source, options, manager, control, ffmpeg_exe(ffmpeg), held=held, roots=roots)
-                )
+                job = Job(
+                    source, options, manager, control, ffmpeg_exe(ffmpeg), held=held, roots=roots,
+                    piece_workers=piece_workers, cores=cores or available_cores(),
+                )  # fmt: skip
+                return await run_steps(job)
         except _FAILURES as exc:
             _after_failure(manager)
             return JobResult("failed", str(source), reason=_one_line(exc))

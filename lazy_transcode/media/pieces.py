@@ -2,7 +2,10 @@
 
 A piece is a run of consecutive source frames (by presentation time), at most `piece_seconds` long
 and at most one keyframe interval (`max_frames`), so the IDR frame every piece starts with falls where
-the encoder would have put a keyframe anyway and costs (almost) nothing in size. A piece references
+the encoder would have put a keyframe anyway and costs (almost) nothing in size. Where the source has
+a keyframe in the second half of that span, the piece ends there instead: the next piece then starts
+on a source keyframe (usually a scene cut, where the encoder puts an I-frame anyway), and its decoder
+starts exactly at its first frame, with nothing decoded in vain. A piece references
 nothing outside itself, so a finished piece is final and a crash costs at most the piece being encoded.
 The decoder of a run that starts mid-file seeks to the source keyframe its first frame needs (by that
 keyframe's decode timestamp, which is what a seek in a file without an index can find) and keeps the
@@ -51,12 +54,20 @@ def plan_pieces(scan: FrameScan, piece_seconds: float, max_frames: int | None = 
     pts = scan.pts
     tb = scan.time_base
     limit = Fraction(piece_seconds).limit_denominator(1_000_000)
+    key_frames = sorted({i for i in (bisect.bisect_left(pts, k) for k in scan.keyframes) if i < len(pts)})
     starts = [0]
-    piece_start = pts[0]
-    for i in range(1, len(pts)):
-        if (pts[i] - piece_start) * tb >= limit or (max_frames is not None and i - starts[-1] >= max_frames):
-            starts.append(i)
-            piece_start = pts[i]
+    i = 1
+    while i < len(pts):
+        start = starts[-1]
+        if (pts[i] - pts[start]) * tb >= limit or (max_frames is not None and i - start >= max_frames):
+            # Frame i would overrun the piece: end it at the source's last keyframe before, if that is
+            # past half the piece, else here.
+            k = bisect.bisect_right(key_frames, i) - 1
+            cut = key_frames[k] if k >= 0 and key_frames[k] >= start + max(1, (i - start) // 2) else i
+            starts.append(cut)
+            i = cut + 1
+        else:
+            i += 1
     plans = []
     for n, first in enumerate(starts):
         end = starts[n + 1] if n + 1 < len(starts) else len(pts)

@@ -13,7 +13,7 @@ import pytest
 
 from lazy_transcode.failpoints import ENV as FAILPOINT_ENV
 from lazy_transcode.media.probe import scan_video_frames
-from tests.helpers import files_beside
+from tests.helpers import files_beside, video_digest
 
 from .runner import FAST, kill_group, no_ffmpeg_left, run_cli, start_cli, timestamps, vmaf
 
@@ -40,6 +40,7 @@ def reference(bbb_40s: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
 
 
 def _assert_same_as_reference(out: Path, reference: Path, source: Path) -> None:
+    assert video_digest(out) == video_digest(reference), "the resumed video differs from the uninterrupted one"
     assert timestamps(out) == timestamps(reference)
     size, ref_size = out.stat().st_size, reference.stat().st_size
     assert abs(size - ref_size) <= 0.01 * ref_size, (size, ref_size)
@@ -53,9 +54,9 @@ def test_kill_at_random_moments_then_resume(bbb_40s: Path, reference: tuple[Path
     source_bytes = source.read_bytes()
     rng = random.Random(20261124)
     kills = 0
-    for _ in range(4):
+    for _ in range(6):
         proc = start_cli(*FAST, *PIECE, str(source), env=TAG)
-        time.sleep(rng.uniform(0.7, 0.7 + 0.25 * ref_seconds))
+        time.sleep(rng.uniform(0.7, 0.7 + 0.15 * ref_seconds))
         if proc.poll() is not None:
             break
         kill_group(proc)
@@ -80,25 +81,35 @@ def _encoded_pieces(stderr: str) -> list[int]:
     return [int(n) for n in re.findall(r"encoding piece (\d+) \(", stderr)]
 
 
-def test_resume_reencodes_only_the_pieces_in_flight(bbb_40s: Path, tmp_path: Path) -> None:
-    """Killed right after its third piece was recorded, a run loses at most the piece being encoded and
-    the next one (whose encoder the pipeline starts early, to wait for its frames); the resume encodes
-    every other piece exactly once and no recorded piece again."""
+@pytest.mark.parametrize(("workers", "resumed_with"), [(1, 1), (2, 2), (2, 1)])
+def test_resume_reencodes_only_the_pieces_in_flight(
+    workers: int, resumed_with: int, bbb_40s: Path, reference: tuple[Path, float], tmp_path: Path
+) -> None:
+    """Killed right after its third piece was recorded, a run loses at most, per piece encoder, the piece
+    being encoded and the next one (whose encoder the pipeline starts early, to wait for its frames; a
+    piece whose encoder had finished is checked and kept);
+    the resume encodes every other piece exactly once and no recorded piece again, and its video is the
+    uninterrupted run's, byte for byte, whatever number of pieces either encoded at once."""
     source = tmp_path / "bbb.mp4"
     shutil.copy(bbb_40s, source)
     frames = scan_video_frames(source).frame_count
-    killed = run_cli("-v", *FAST, *PIECE, str(source), env={**TAG, FAILPOINT_ENV: "piece-recorded@3"})
+    lanes = ["--piece-workers", str(workers)]
+    killed = run_cli("-v", *FAST, *PIECE, *lanes, str(source), env={**TAG, FAILPOINT_ENV: "piece-recorded@3"})
     assert killed.returncode == -9, killed.stderr
     assert no_ffmpeg_left()
     state = json.loads((tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.state.json").read_text())
     recorded = {int(n) for n in state["checkpoint"]["encode"]["pieces"]}
     total = len(state["checkpoint"]["encode"]["plan"])
-    assert recorded == {0, 1, 2} and total >= 8
+    assert len(recorded) == 3 and total >= 8
     started = _encoded_pieces(killed.stderr)
-    assert started[:3] == [0, 1, 2]
-    in_flight = set(started) - recorded
-    assert in_flight <= {3, 4}, f"the killed run had started pieces {sorted(in_flight)} beyond the recorded ones"
-    run = run_cli("--resume", "-v", *FAST, *PIECE, str(source), env=TAG)
+    assert len(started) == len(set(started))
+    in_flight = set(started) - recorded  # per encoder: one being checked, one encoding, one waiting for frames
+    assert len(in_flight) <= 3 * workers, f"pieces {sorted(in_flight)} were in flight beyond the recorded ones"
+    if workers == 1:
+        assert started[:3] == [0, 1, 2] and recorded == {0, 1, 2} and in_flight <= {3, 4}
+    else:
+        assert f"{total} pieces to encode, 2 at a time" in killed.stderr
+    run = run_cli("--resume", "-v", *FAST, *PIECE, "--piece-workers", str(resumed_with), str(source), env=TAG)
     assert run.returncode == 0, run.stderr
     assert "resuming from step 'encode'" in run.stderr
     again = _encoded_pieces(run.stderr)
@@ -107,7 +118,11 @@ def test_resume_reencodes_only_the_pieces_in_flight(bbb_40s: Path, tmp_path: Pat
     adopted = set(range(total)) - recorded - set(again)  # finished by the killed run, checked and kept
     assert adopted <= in_flight
     assert set(again) | adopted | recorded == set(range(total))
-    assert scan_video_frames(tmp_path / "bbb_q30.mkv").frame_count == frames
+    lost = set(again) & in_flight
+    assert len(lost) <= 2 * workers, f"the kill lost pieces {sorted(lost)}"
+    out = tmp_path / "bbb_q30.mkv"
+    assert scan_video_frames(out).frame_count == frames
+    assert video_digest(out) == video_digest(reference[0])
 
 
 def test_damaged_piece_is_reencoded_never_trusted(bbb_40s: Path, reference: tuple[Path, float], tmp_path: Path) -> None:
@@ -115,13 +130,15 @@ def test_damaged_piece_is_reencoded_never_trusted(bbb_40s: Path, reference: tupl
     shutil.copy(bbb_40s, source)
     killed = run_cli(*FAST, *PIECE, str(source), env={**TAG, FAILPOINT_ENV: "piece-recorded@2"})
     assert killed.returncode == -9, killed.stderr
-    piece = tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.work" / "pieces" / "piece_00001.mp4"
+    state = json.loads((tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.state.json").read_text())
+    n = max(int(i) for i in state["checkpoint"]["encode"]["pieces"])
+    piece = tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.work" / "pieces" / f"piece_{n:05d}.mp4"
     data = bytearray(piece.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte: same size, different checksum
     piece.write_bytes(bytes(data))
     run = run_cli("--resume", "-v", *FAST, *PIECE, str(source), env=TAG)
     assert run.returncode == 0, run.stderr
-    assert "piece 1 is missing or damaged" in run.stderr
+    assert f"piece {n} is missing or damaged" in run.stderr
     _assert_same_as_reference(tmp_path / "bbb_q30.mkv", reference[0], source)
 
 

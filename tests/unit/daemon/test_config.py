@@ -83,6 +83,9 @@ def test_full_file(tmp_path: Path) -> None:
         ("[defaults]\nbogus = 1", "defaults"),
         ('[defaults]\nqp = "30"', "defaults"),
         ("state_dir = 5", "state_dir"),
+        ("piece_workers = 0", "piece_workers"),
+        ('piece_workers = "many"', "piece_workers"),
+        ("piece_workers = 2.5", "piece_workers"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
@@ -159,3 +162,10 @@ def test_ltd_with_a_bad_notify_url_exits_78(tmp_path: Path, capsys: pytest.Captu
     assert main(["--config", str(file), "--state-dir", str(tmp_path / "st")]) == 78
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "notify.urls" in line and "token" not in line  # the key, never the URL's secrets
+
+
+@pytest.mark.parametrize(("text", "value"), [("", None), ('piece_workers = "auto"', None), ("piece_workers = 3", 3)])
+def test_piece_workers(tmp_path: Path, text: str, value: int | None) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text(text + "\n")
+    assert load_config(str(file), None, env_for(tmp_path)).piece_workers == value

@@ -19,7 +19,7 @@ FIXTURE_STATE = Path(__file__).parents[2] / "fixtures" / "v0_1_0" / "state"
 OTHER_VALUES: dict[str, Any] = {
     "mode": "vbr", "vmaf_target": 91.5, "vmaf_tol": 0.5, "encoder": "libsvtav1", "preset": "veryfast", "qp": 28,
     "samples": 4, "output_dir": "/srv/out", "replace": True, "force": True, "container": "mp4",
-    "piece_seconds": 4.0, "min_saving": 0.2, "verify": "quick",
+    "piece_seconds": 4.0, "min_saving": 0.2, "verify": "quick", "piece_workers": 2,
 }  # fmt: skip
 
 # Where a recorded operation keeps each option: the state files' format, so spelled out here.
@@ -27,7 +27,7 @@ OPERATION_FIELDS = {
     "mode": "operation_type", "vmaf_target": "target_vmaf", "qp": "target_qp", "vmaf_tol": "vmaf_tolerance",
     "encoder": "encoder", "preset": "preset", "samples": "samples", "output_dir": "output_dir",
     "replace": "replace_original", "container": None, "piece_seconds": None, "force": None, "min_saving": None,
-    "verify": None,
+    "verify": None, "piece_workers": None,
 }  # fmt: skip
 
 

@@ -54,11 +54,21 @@ def test_pieces_cover_every_frame_once_and_seek_to_the_keyframe_they_need(
 
 def test_pieces_of_a_25fps_film() -> None:
     pts = [i * 512 for i in range(25 * 60)]  # 60 s at 25 fps, time base 1/12800
-    plans = plan_pieces(_scan(pts, Fraction(1, 12800), keys=list(range(0, 1500, 12)), delay=2 * 512), 10.0)
-    assert [p.frame_count for p in plans] == [250] * 6
+    plans = plan_pieces(_scan(pts, Fraction(1, 12800), keys=[0, 100], delay=2 * 512), 10.0)
+    assert [p.frame_count for p in plans] == [250] * 6  # the keyframe at 100 lies in the first half
     assert plans[0].stop == (249 * 512 + 250 * 512) / 2 / 12800
     assert plans[1].start_pts == 250 * 512
-    assert plans[1].seek == (240 - 2) * 512 / 12800  # the keyframe of frame 240, decoded two frames earlier
+    assert plans[1].seek == (100 - 2) * 512 / 12800  # the keyframe of frame 100, decoded two frames earlier
+
+
+def test_pieces_end_on_the_sources_keyframes_in_their_second_half() -> None:
+    pts = [i * 512 for i in range(25 * 60)]
+    keys = [0, 12, 200, 437, 620, 700, 1000, 1200]
+    plans = plan_pieces(_scan(pts, Fraction(1, 12800), keys=keys, delay=2 * 512), 10.0)
+    assert [p.first_frame for p in plans] == [0, 200, 437, 620, 870, 1000, 1200, 1450]
+    for p in plans:  # a piece that starts on a keyframe is decoded from exactly there
+        if p.first_frame in keys and p.seek is not None:
+            assert p.seek == (p.start_pts - 2 * 512) / 12800
 
 
 def test_a_piece_before_any_keyframe_is_decoded_from_the_start() -> None:

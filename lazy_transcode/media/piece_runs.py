@@ -1,0 +1,165 @@
+"""Encoding a run of consecutive pieces: one decoder for the run, a fresh encoder for every piece.
+
+Every piece is exactly what encoding it alone gives: its encoder sees only its own frames, from the
+piece's first frame (the decoder seeks to the source keyframe before it and drops to it, frame-exact).
+A run is therefore any stretch of pieces, in any order relative to other runs, on this machine or
+another, and a resumed job ends identical to an uninterrupted one. Inside a run the source is read
+once, with no seek per piece: the decoder writes each piece's raw frames into that piece's FIFO, and
+the next piece's encoder is already waiting on its FIFO when the decoder gets there, so the CPU does not
+idle between pieces. The caller decides, piece by piece, whether the run goes on (`encoder_for`
+returns None when another lane took the rest of the run) and what each encoder's arguments are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from lazy_transcode.control import JobControl
+from lazy_transcode.media.commands import decode_pieces_args, piece_encode_args
+from lazy_transcode.media.encoders import EncoderArgs
+from lazy_transcode.media.pieces import PiecePlan
+from lazy_transcode.media.probe import MediaInfo
+from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
+
+log = logging.getLogger(__name__)
+
+FIFO_PREFIX = "lazy-transcode-"  # then the pid of the process whose decoder and encoders use the FIFOs
+
+
+class RunFailed(RuntimeError):
+    """The run's decoder or one of its encoders failed; the message is one line."""
+
+    def __init__(self, message: str, piece: int | None = None) -> None:
+        super().__init__(message)
+        self.piece = piece
+
+
+def remove_stale_fifo_dirs(pid_alive: Callable[[int], bool]) -> None:
+    """Remove the FIFO folders of our dead processes (a kill -9 leaves its `TemporaryDirectory` behind)."""
+    base = Path(tempfile.gettempdir())
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name.removeprefix(FIFO_PREFIX).split("-", 1)[0]
+        if not (entry.name.startswith(FIFO_PREFIX) and pid.isdigit()) or int(pid) == os.getpid():
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or pid_alive(int(pid)):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+async def encode_run(
+    run: Sequence[PiecePlan],
+    *,
+    source: Path,
+    info: MediaInfo,
+    time_base: str,
+    ffmpeg: str,
+    control: JobControl,
+    part_path: Callable[[int], Path],
+    encoder_for: Callable[[PiecePlan], EncoderArgs | None],
+    on_frames: Callable[[PiecePlan, int], None],
+    on_piece: Callable[[PiecePlan], Awaitable[None]],
+) -> int:
+    """Encode the pieces of `run` in order into `part_path(index)`; return how many were encoded.
+
+    `encoder_for(plan)` is asked just before a piece's encoder starts (one piece ahead of the one being
+    encoded): its arguments, or None to end the run before that piece. `on_frames(plan, n)` reports the
+    frames a piece's encoder has done; `on_piece(plan)` is awaited once a piece's encoder has exited
+    (it checks and records the piece; what it raises ends the run). The decoder and every encoder
+    still running are stopped when the run ends, however it ends.
+    """
+    first = run[0]
+    which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{run[-1].index}"
+    with tempfile.TemporaryDirectory(prefix=f"{FIFO_PREFIX}{os.getpid()}-") as fifo_dir:
+        fifo = Path(fifo_dir) / "frames_%05d.nut"
+
+        def fifo_of(plan: PiecePlan) -> Path:
+            return Path(str(fifo).replace("%05d", f"{plan.index:05d}"))
+
+        for plan in run:
+            try:
+                os.mkfifo(fifo_of(plan), 0o600)
+            except OSError as exc:
+                raise RunFailed(f"cannot create a FIFO in {fifo_dir}: {exc.strerror}") from None
+            part_path(plan.index).unlink(missing_ok=True)
+        decoder = asyncio.ensure_future(
+            run_ffmpeg(decode_pieces_args(source, info, run, fifo), ffmpeg=ffmpeg, control=control, graceful_stop=False)
+        )
+        encoders: dict[int, asyncio.Future[str]] = {}
+        ended_at: int | None = None  # the run stops before this position (the rest went to another lane)
+
+        def decoder_failed() -> bool:
+            return decoder.done() and (decoder.cancelled() or decoder.exception() is not None)
+
+        def start_encoder(n: int) -> None:
+            nonlocal ended_at
+            if n >= len(run) or n in encoders or (ended_at is not None and n >= ended_at):
+                return
+            plan = run[n]
+            enc = encoder_for(plan)
+            if enc is None:
+                ended_at = n
+                return
+            log.info("%s: encoding piece %d (%d frames)", source.name, plan.index, plan.frame_count)
+            args = piece_encode_args(fifo_of(plan), info, plan, enc, part_path(plan.index), time_base)
+
+            def progress(rec: FfmpegProgress, plan: PiecePlan = plan) -> None:
+                on_frames(plan, min(rec.frame, plan.frame_count))
+
+            encoders[n] = asyncio.ensure_future(
+                run_ffmpeg(
+                    args, ffmpeg=ffmpeg, control=control, graceful_stop=False, on_progress=progress,
+                    priority=Priority.BELOW,
+                )
+            )  # fmt: skip
+
+        done = 0
+        try:
+            for n, plan in enumerate(run):
+                start_encoder(n)
+                if n not in encoders:
+                    break
+                start_encoder(n + 1)
+                encoder = encoders[n]  # stays listed until done, so `finally` can stop it
+                while not encoder.done() and not decoder_failed():
+                    waiters = {encoder} if decoder.done() else {encoder, decoder}
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                if decoder_failed():  # the encoders still waiting for frames would wait forever
+                    error = decoder.exception()
+                    if isinstance(error, FFmpegRunError):
+                        raise RunFailed(f"decoding the source for {which} failed: {error}")
+                    assert error is not None
+                    raise error
+                try:
+                    encoder.result()
+                except FFmpegRunError as exc:
+                    part_path(plan.index).unlink(missing_ok=True)
+                    raise RunFailed(f"piece {plan.index} failed: {exc}", plan.index) from None
+                del encoders[n]
+                start_encoder(n + 2)  # waiting on its FIFO while this piece is checked
+                await on_piece(plan)
+                done += 1
+            if ended_at is None:
+                await decoder
+        finally:
+            for task in (decoder, *encoders.values()):
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        return done
