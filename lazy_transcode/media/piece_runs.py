@@ -74,6 +74,7 @@ async def encode_run(
     encoder_for: Callable[[PiecePlan], EncoderArgs | None],
     on_frames: Callable[[PiecePlan, int], None],
     on_piece: Callable[[PiecePlan], Awaitable[None]],
+    name: str = "",
 ) -> int:
     """Encode the pieces of `run` in order into `part_path(index)`; return how many were encoded.
 
@@ -115,7 +116,7 @@ async def encode_run(
             if enc is None:
                 ended_at = n
                 return
-            log.info("%s: encoding piece %d (%d frames)", source.name, plan.index, plan.frame_count)
+            log.info("%s: encoding piece %d (%d frames)", name or source.name, plan.index, plan.frame_count)
             args = piece_encode_args(fifo_of(plan), info, plan, enc, part_path(plan.index), time_base)
 
             def progress(rec: FfmpegProgress, plan: PiecePlan = plan) -> None:
