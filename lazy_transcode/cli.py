@@ -69,7 +69,13 @@ def options_from_args(args: argparse.Namespace) -> JobOptions:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lazy-transcode",
-        description="Transcode video files to a target quality in the foreground, resumably.",
+        description=(
+            "Transcode video files to a target quality in the foreground, resumably. By default: --mode qp, which"
+            " searches the highest CRF/QP whose VMAF reaches --vmaf-target 95 on sample clips and encodes the file"
+            " with it, with libx265 at its default preset (medium), into {stem}_q{N}.mkv beside the source."
+        ),
+        epilog="Exit codes: 0 all done or skipped, 1 a file failed or was refused (or no video file was found),"
+        " 2 usage, 130 interrupted (the checkpoint is saved).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="video files or folders (searched recursively)")
     add_job_options(parser)

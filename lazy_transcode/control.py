@@ -59,6 +59,7 @@ class JobControl:
         self._pgids: set[int] = set()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._listeners: list[Listener] = []
+        self.cpu_seconds = 0.0  # CPU time of the job's ffmpeg children that have ended (`add_cpu`)
 
     # --- used by the owner -------------------------------------------------------------------
     def pause(self) -> None:
@@ -115,6 +116,11 @@ class JobControl:
     def unregister(self, pgid: int) -> None:
         with self._cond:
             self._pgids.discard(pgid)
+
+    def add_cpu(self, seconds: float) -> None:
+        """Count the CPU time of one of the job's ffmpeg children, once it has been reaped."""
+        with self._cond:
+            self.cpu_seconds += seconds
 
     def check_stop(self) -> None:
         if self.stop_requested:

@@ -119,7 +119,13 @@ def _declare(
 class JobOptions:
     """Options of one job: from `ltctl add`, `lazy-transcode`, `[defaults]`, a request or a state record."""
 
-    mode: str = _declare("qp", "qp (CRF/QP), vbr (bitrate) or auto", choices=MODES, operation_field="operation_type")
+    mode: str = _declare(
+        "qp",
+        "qp: the highest CRF/QP whose VMAF reaches the target; vbr: the lowest bitrate that does; auto: vbr"
+        " for hardware encoders, qp for software ones",
+        choices=MODES,
+        operation_field="operation_type",
+    )
     vmaf_target: float = _declare(
         95.0, "target VMAF", metavar="F", bounds=Range(0, 100, low_open=True), operation_field="target_vmaf"
     )
@@ -130,7 +136,10 @@ class JobOptions:
         "libx265", "libx265, libsvtav1, libx264, hevc_nvenc, ...", metavar="NAME", operation_field="encoder"
     )
     preset: str | None = _declare(
-        None, "encoder preset (default: the encoder's)", metavar="NAME", operation_field="preset"
+        None,
+        "encoder preset (default: the encoder's own, medium for libx265)",
+        metavar="NAME",
+        operation_field="preset",
     )
     qp: int | None = _declare(
         None, "fixed quality: no VMAF search", metavar="N", bounds=Range(0, 255), operation_field="target_qp"

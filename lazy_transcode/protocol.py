@@ -18,8 +18,6 @@ from typing import Any
 
 import msgpack
 
-from lazy_transcode.options import OptionError, check_given
-
 VERSION = 1
 MAX_REQUEST_BYTES = 1024 * 1024  # also the daemon's ZMQ_MAXMSGSIZE
 MAX_REPLY_BYTES = 256 * 1024 * 1024  # `list` of a huge queue is big; the client trusts its daemon more
@@ -195,6 +193,8 @@ class Command:
 
 def _job_options(given: dict[str, Any]) -> dict[str, Any]:
     """The job options a request gives, each checked as declared (the daemon's [defaults] fill the rest)."""
+    from lazy_transcode.options import OptionError, check_given  # only `add` has job options: ltctl ping skips it
+
     try:
         return check_given(given)
     except OptionError as exc:
@@ -206,6 +206,20 @@ def _known_states(states: list[str]) -> list[str]:
         if state not in JobState.__members__.values():
             raise ProtocolError(BAD_ARGS, f"unknown state {state[:32]!r}")
     return states
+
+
+def _final_states(states: list[str]) -> list[str]:
+    for state in _known_states(states):
+        if state not in FINAL_STATES:
+            raise ProtocolError(BAD_ARGS, f"{state} is not a finished state (completed, failed, cancelled, skipped)")
+    return states
+
+
+def _days(days: float) -> float:
+    """`--since DAYS`: a number of days back, not negative."""
+    if not 0 <= days <= 1_000_000:
+        raise ProtocolError(BAD_ARGS, f"since must be a number of days >= 0, not {days!r}"[:200])
+    return float(days)
 
 
 _IDS = Arg((list,), [], bounds=JOB_ID_RANGE, max_len=MAX_IDS, items=int)
@@ -237,9 +251,19 @@ DECLARED = (
     ),
     # now: run the given jobs at once, outside the schedule's windows and the holds
     Command("resume", {**_SELECTION, "now": _FLAG}, needs=("ids", "all"), needs_message="give job ids or all"),
-    Command("cancel", {"ids": _IDS}, needs=("ids",), needs_message="give job ids"),
+    Command("cancel", _SELECTION, needs=("ids", "all"), needs_message="give job ids or all"),
     Command("ping"),
     Command("library"),
+    Command("clean", {"states": Arg((list,), [], max_len=16, items=str, check=_final_states)}),
+    Command(
+        "history",
+        {
+            "since": Arg((int, float), None, check=_days),
+            "states": Arg((list,), [], max_len=16, items=str, check=_final_states),
+            "limit": Arg((int,), 0, bounds=(0, 1_000_000)),
+        },
+    ),
+    Command("stats", {"since": Arg((int, float), None, check=_days)}),
 )
 COMMAND_SPECS: dict[str, Command] = {command.name: command for command in DECLARED}
 COMMANDS = tuple(COMMAND_SPECS)

@@ -1,7 +1,10 @@
 """`ltctl`: the thin client of ltd (Typer). Exit 0 done, 1 the daemon said no, 2 usage, 69 unreachable.
 
 Only typer and the stdlib load at start: zmq, msgpack and rich are imported inside the commands that
-use them, so `ltctl ping` costs little more than starting Python.
+use them. The commands run most often from scripts (`ping`, `pause`, `resume`) are parsed by
+`ctl.fast` without building Typer's command tree (whose value checks load pydantic, ~60 ms), so
+`ltctl ping` costs little more than importing typer, zmq and msgpack; anything else, `--help` included,
+goes through Typer.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
 
 from lazy_transcode.ctl.client import BadArguments, DaemonError, Unreachable, request
+from lazy_transcode.ctl.fast import Quick
+from lazy_transcode.ctl.fast import parse as parse_quick
 from lazy_transcode.ctl.job_options import given_options, with_job_options
 
 EX_DAEMON_ERROR = 1
@@ -25,7 +31,10 @@ FINAL_STATES = ("completed", "failed", "cancelled", "skipped")
 
 app = typer.Typer(
     name="ltctl",
-    help="Control ltd, the lazy-transcode daemon.",
+    help=(
+        "Control ltd, the lazy-transcode daemon. Exit codes: 0 done, 1 the daemon answered with an error"
+        " (or a job could not be cancelled), 2 usage, 69 the daemon cannot be reached."
+    ),
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -43,7 +52,14 @@ class Settings:
     def endpoint(self) -> str:
         from lazy_transcode.endpoints import client_endpoint
 
-        return client_endpoint(self.socket)
+        endpoint = client_endpoint(self.socket)
+        if not endpoint.startswith("ipc://"):
+            where = "--socket" if self.socket else "$LAZY_TRANSCODE_SOCKET"
+            raise _fail(
+                f"{where}: only ipc:// endpoints are supported (ltd listens on a local socket), not {endpoint[:80]!r}",
+                EX_USAGE,
+            )
+        return endpoint
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output (JSON) on stdout.")]
@@ -53,12 +69,22 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output (JSON) on 
 def main_options(
     ctx: typer.Context,
     socket: Annotated[
-        str | None, typer.Option("--socket", metavar="ENDPOINT", help="Daemon endpoint (ipc://PATH).")
+        str | None,
+        typer.Option(
+            "--socket",
+            metavar="ENDPOINT",
+            help="Daemon endpoint, ipc://PATH (default: $LAZY_TRANSCODE_SOCKET, then the per-user and system sockets).",
+        ),
     ] = None,
     json_out: JsonOpt = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the daemon.")] = 5.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, metavar="SECONDS", help="Seconds to wait for the daemon.")
+    ] = 5.0,
 ) -> None:
-    ctx.obj = Settings(socket=socket, json=json_out, timeout=timeout)
+    settings = Settings(socket=socket, json=json_out, timeout=timeout)
+    if socket is not None:
+        _ = settings.endpoint  # a tcp:// endpoint is refused at once, not after the timeout
+    ctx.obj = settings
 
 
 def _settings(ctx: typer.Context, json_out: bool) -> Settings:
@@ -120,9 +146,9 @@ def ping(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 @with_job_options
 def add(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Video files or folders (expanded recursively).")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Video files or folders (expanded recursively).")],
     paused: Annotated[bool, typer.Option("--paused", help="Queue the jobs paused.")] = False,
-    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    priority: Annotated[int, typer.Option(metavar="N", help="Higher runs first.")] = 0,
     restart: Annotated[
         bool, typer.Option("--restart", help="Discard an unfinished operation recorded with other encode options.")
     ] = False,
@@ -130,7 +156,14 @@ def add(
     json_out: JsonOpt = False,
     **options: Any,
 ) -> None:
-    """Queue one job per video file; print the new job ids."""
+    """Queue one job per video file; print the new job ids.
+
+    By default (the daemon's [defaults] may change it): --mode qp, which searches the highest CRF/QP whose
+    VMAF reaches --vmaf-target 95 on sample clips, then encodes the file with it; --encoder libx265 with
+    its own default preset (medium); --container mkv; the output beside the source, named
+    {stem}_q{N}.mkv. Options that cannot go together, an unknown preset or an encoder this machine cannot
+    run are refused before anything is queued (exit 1), as is a file already queued with other options.
+    """
     settings = _settings(ctx, json_out)
     args: dict[str, Any] = {
         "paths": [os.path.abspath(p) for p in paths],
@@ -155,7 +188,9 @@ def add(
 @app.command("list")
 def list_jobs(
     ctx: typer.Context,
-    state: Annotated[list[str] | None, typer.Option(help="Only jobs in this state (repeatable).")] = None,
+    state: Annotated[
+        list[str] | None, typer.Option(metavar="STATE", help="Only jobs in this state (repeatable).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """One row per job: id, state, mode, step, progress, fps, ETA, file."""
@@ -173,11 +208,12 @@ def list_jobs(
             fmt_num(row.get("percent")),
             fmt_num(row.get("fps")),
             fmt_eta(row.get("eta")),
+            short(row.get("reason")),
             row["file"],
         )
         for row in result.get("jobs", [])
     ]
-    headers = ("ID", "STATE", "MODE", "STEP", "%", "FPS", "ETA", "FILE")
+    headers = ("ID", "STATE", "MODE", "STEP", "%", "FPS", "ETA", "REASON", "FILE")
     sys.stdout.write(render_table(headers, rows, right=(0, 4, 5, 6), bold=sys.stdout.isatty()))
     if result.get("held"):
         print("queue held (ltctl resume --all releases it)")
@@ -188,6 +224,12 @@ def list_jobs(
         print("* not saved in the queue yet: after a restart ltd has the job as it last saved it")
     if result.get("queue_error"):
         print(f"queue error: {queue_error_line(result['queue_error'], unsaved)}")
+
+
+def short(text: str | None, width: int = 40) -> str:
+    """A reason cut to fit a column (the whole of it is in `status JOB` and `--json`)."""
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def shown_state(row: dict[str, Any]) -> str:
@@ -222,7 +264,7 @@ def render_table(
 @app.command()
 def status(
     ctx: typer.Context,
-    job: Annotated[int | None, typer.Argument(help="A job id; without it, the daemon.")] = None,
+    job: Annotated[int | None, typer.Argument(metavar="JOB", help="A job id; without it, the daemon.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The daemon (version, uptime, workers, job counts) or one job in full."""
@@ -254,14 +296,16 @@ def status(
         print(f"job {j['id']}: {unsaved}, not saved in the queue yet (saved as {j['state']})")
     else:
         print(f"job {j['id']}: {j['state']}")
+    from lazy_transcode.ctl.words import describe_result, describe_settings
+
     print(f"file: {j['input']}")
     print(f"priority: {j['priority']}")
-    print("options: " + ", ".join(f"{k}={v}" for k, v in sorted(j["options"].items()) if v is not None))
+    print(f"settings: {describe_settings(j['options'])}")
     if row.get("step"):
-        speed = f"fps {fmt_num(row.get('fps'))} eta {fmt_eta(row.get('eta'))}"
-        print(f"step: {row['step']} {fmt_num(row.get('percent'))}% {speed}")
+        speed = f", {fmt_num(row.get('fps'))} fps, ETA {fmt_eta(row.get('eta'))}" if row.get("fps") else ""
+        print(f"step: {row['step']} {fmt_num(row.get('percent'))}%{speed}")
     if j.get("result"):
-        print("result: " + ", ".join(f"{k}={v}" for k, v in j["result"].items() if v not in (None, {}, [])))
+        print(f"result: {describe_result(j['result'])}")
     if j.get("error"):
         print(f"last error: {j['error']}")
 
@@ -293,7 +337,7 @@ def queue_error_line(error: str, unsaved: int) -> str:
 @app.command()
 def pause(
     ctx: typer.Context,
-    jobs: Annotated[list[int] | None, typer.Argument(help="Job ids.")] = None,
+    jobs: Annotated[list[int] | None, typer.Argument(metavar="JOB", help="Job ids.")] = None,
     all_jobs: Annotated[bool, typer.Option("--all", help="Every job, and hold the queue.")] = False,
     after_current: Annotated[
         bool, typer.Option("--after-current", help="Let running jobs finish; start no new one (until resume --all).")
@@ -307,7 +351,7 @@ def pause(
 @app.command()
 def resume(
     ctx: typer.Context,
-    jobs: Annotated[list[int] | None, typer.Argument(help="Job ids.")] = None,
+    jobs: Annotated[list[int] | None, typer.Argument(metavar="JOB", help="Job ids.")] = None,
     all_jobs: Annotated[bool, typer.Option("--all", help="Every paused job, and release the queue.")] = False,
     now: Annotated[bool, typer.Option("--now", help="Run these jobs at once, outside the schedule too.")] = False,
     json_out: JsonOpt = False,
@@ -341,17 +385,100 @@ def _pause_resume(
 @app.command()
 def cancel(
     ctx: typer.Context,
-    jobs: Annotated[list[int], typer.Argument(help="Job ids.")],
+    jobs: Annotated[list[int] | None, typer.Argument(metavar="JOB", help="Job ids.")] = None,
+    all_jobs: Annotated[bool, typer.Option("--all", help="Every queued, running and paused job.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Stop and forget jobs; their partial files are removed, the sources untouched."""
+    """Stop and forget jobs; their partial files are removed, the sources untouched.
+
+    Cancels each job it can and names those it cannot (finished, unknown): exit 1 if any.
+    """
     settings = _settings(ctx, json_out)
-    result = call(settings, "cancel", {"ids": jobs})
+    if not jobs and not all_jobs:
+        raise typer.BadParameter("give job ids or --all")
+    result = call(settings, "cancel", {"ids": jobs or [], "all": all_jobs})
+    refused = result.get("refused", [])
     if settings.json:
         emit_json(result)
     else:
         done = result.get("cancelled", [])
         print(f"cancelled: {' '.join(map(str, done))}" if done else "nothing cancelled")
+        for item in refused:
+            print(f"ltctl: job {item['id']}: {item['reason']}", file=sys.stderr)
+    if refused:
+        raise typer.Exit(EX_DAEMON_ERROR)
+
+
+@app.command()
+def clean(
+    ctx: typer.Context,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state",
+            metavar="STATE",
+            help="Only jobs in this state: completed, failed, cancelled or skipped (repeatable).",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove finished jobs (completed, failed, cancelled, skipped) from the list; they stay in the history."""
+    settings = _settings(ctx, json_out)
+    result = call(settings, "clean", {"states": list(state)} if state else {})
+    if settings.json:
+        emit_json(result)
+        return
+    removed = result.get("removed", [])
+    print(
+        f"removed {len(removed)} finished job(s) from the list"
+        + (f": {' '.join(map(str, removed))}" if removed else "")
+    )
+
+
+SinceOpt = Annotated[
+    float | None, typer.Option("--since", min=0, metavar="DAYS", help="Only jobs finished in the last DAYS days.")
+]
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    failed: Annotated[bool, typer.Option("--failed", help="Only failed jobs.")] = False,
+    since: SinceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Finished jobs, oldest first: state, when, sizes, setting, VMAF, time, file, reason."""
+    from lazy_transcode.ctl.words import history_rows
+
+    settings = _settings(ctx, json_out)
+    args: dict[str, Any] = {"states": ["failed"]} if failed else {}
+    if since is not None:
+        args["since"] = since
+    result = call(settings, "history", args)
+    if settings.json:
+        emit_json(result)
+        return
+    headers = ("JOB", "STATE", "FINISHED", "IN", "OUT", "SAVED", "SETTING", "VMAF", "TIME", "REASON", "FILE")
+    rows = history_rows(result.get("jobs", []))
+    sys.stdout.write(render_table(headers, rows, right=(0, 3, 4, 5, 7, 8), bold=sys.stdout.isatty()))
+
+
+@app.command()
+def stats(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Totals of the finished jobs: files done, bytes in, bytes out, saved (and %), time spent; per library."""
+    from lazy_transcode.ctl.words import stats_lines
+
+    settings = _settings(ctx, json_out)
+    result = call(settings, "stats", {"since": since} if since is not None else {})
+    if settings.json:
+        emit_json(result)
+        return
+    for line in stats_lines(result):
+        print(line)
 
 
 @app.command()
@@ -398,10 +525,16 @@ def fmt_time(epoch: float | None) -> str:
 @app.command()
 def watch(
     ctx: typer.Context,
-    job: Annotated[int | None, typer.Argument(help="A job id; without it, every job.")] = None,
+    job: Annotated[int | None, typer.Argument(metavar="JOB", help="A job id; without it, the queue.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Live progress bars until the job (or every job) ends."""
+    """Live progress until the job ends, or (without JOB) until no job is queued, running or paused.
+
+    Without JOB it follows the jobs queued or running when it starts and those added or resumed since; a
+    pause in another shell does not end it (jobs already paused at its start are not waited for). Exit 0
+    when every job followed completed or was skipped, 1 when one failed (or JOB failed or was
+    cancelled), 69 when the daemon cannot be reached.
+    """
     from lazy_transcode.ctl.watch import run_watch
 
     settings = _settings(ctx, json_out)
@@ -412,8 +545,10 @@ def watch(
 @app.command()
 def resumable(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(exists=True, help="Folder (or file) to search.")],
-    op_type: Annotated[str | None, typer.Option("--type", help="Only this operation type (qp, vbr, auto).")] = None,
+    path: Annotated[Path, typer.Argument(exists=True, metavar="PATH", help="Folder (or file) to search.")],
+    op_type: Annotated[
+        str | None, typer.Option("--type", metavar="TYPE", help="Only this operation type (qp, vbr, auto).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Incomplete operations found under PATH (no daemon needed)."""
@@ -436,8 +571,10 @@ def resumable(
 @app.command()
 def cleanup(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(exists=True, help="Folder to clean.")],
-    days: Annotated[int, typer.Option("--days", min=0, help="Remove completed states older than this.")],
+    path: Annotated[Path, typer.Argument(exists=True, metavar="PATH", help="Folder to clean.")],
+    days: Annotated[
+        int, typer.Option("--days", min=0, metavar="DAYS", help="Remove completed states older than this.")
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Remove completed state files older than DAYS under PATH (no daemon needed)."""
@@ -451,7 +588,26 @@ def cleanup(
         print(f"removed {count} completed state file(s)")
 
 
+def run_quick(quick: Quick) -> int:
+    """Run a command parsed by `ctl.fast` through the same function Typer would call; its exit code."""
+    ctx: Any = SimpleNamespace(obj=Settings(socket=quick.socket, json=quick.json, timeout=quick.timeout))
+    try:
+        if quick.socket is not None:
+            _ = ctx.obj.endpoint  # refuses a tcp:// endpoint as the Typer path does
+        if quick.cmd == "ping":
+            ping(ctx, quick.json)
+        else:
+            _pause_resume(ctx, quick.cmd, quick.ids, quick.all_jobs, quick.json, {})
+    except typer.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
 def main() -> None:
+    quick = parse_quick(sys.argv[1:])
+    if quick is not None:
+        sys.stdout.flush()
+        sys.exit(run_quick(quick))
     app(prog_name="ltctl")
 
 

@@ -2,7 +2,14 @@
 
 It subscribes first, then asks for the current state (so nothing falls between the two), then follows
 events; a periodic re-read of the state covers events a PUB socket dropped and notices a daemon that
-went away. It ends when the job (or every job) has ended: exit 0, or 1 when the watched job failed.
+went away.
+
+`watch JOB` ends when that job has ended. `watch` follows the queue: the jobs queued or running when
+it starts, those added or resumed while it runs; it ends when none of them is queued, running or paused,
+so a pause (or `pause --all`) in another shell does not end it. Jobs that were already paused when it
+started are shown but not waited for (they may stay paused for days). Exit codes: 0 every job followed
+completed or was skipped (or there was nothing to follow), 1 one of them failed (`watch JOB`: failed or
+was cancelled), 69 the daemon cannot be reached or went away.
 """
 
 from __future__ import annotations
@@ -28,21 +35,37 @@ def _fetch(settings: Any, job_id: int | None, call: Callable[..., Any]) -> tuple
     return {row["id"]: row for row in result["jobs"]}, bool(result.get("held"))
 
 
-def finished(rows: dict[int, dict[str, Any]], job_id: int | None, held: bool) -> bool:
+MOVING = ("queued", "running")  # a job in these states is followed from then on
+PENDING = ("queued", "running", "paused")
+
+
+def follow(rows: dict[int, dict[str, Any]], followed: set[int]) -> None:
+    """Follow every job shown as queued or running (a paused one only once it was seen moving)."""
+    followed.update(jid for jid, row in rows.items() if row["state"] in MOVING)
+
+
+def finished(rows: dict[int, dict[str, Any]], job_id: int | None, followed: set[int] | None = None) -> bool:
+    """Whether the watch is over: the job ended, or no followed job is queued, running or paused."""
     if job_id is not None:
         return job_id in rows and rows[job_id]["state"] in FINAL_STATES
-    waiting = ("running",) if held else ("running", "queued")
-    return not any(row["state"] in waiting for row in rows.values())
+    ids = set(rows) if followed is None else followed
+    return not any(rows[jid]["state"] in PENDING for jid in ids if jid in rows)
 
 
-def apply_event(rows: dict[int, dict[str, Any]], event: dict[str, Any], job_id: int | None) -> None:
-    """Fold one job event into the rows being shown."""
+def apply_event(
+    rows: dict[int, dict[str, Any]], event: dict[str, Any], job_id: int | None, followed: set[int] | None = None
+) -> None:
+    """Fold one job event into the rows being shown (and the jobs followed)."""
     jid = event.get("job")
     if not isinstance(jid, int) or (job_id is not None and jid != job_id):
         return
     row = rows.setdefault(jid, {"id": jid, "state": "queued", "file": event.get("file", "")})
     if event.get("type") == "state":
         row["state"] = event.get("state", row["state"])
+        if followed is not None and row["state"] in MOVING:
+            followed.add(jid)
+        if row["state"] == "paused":
+            row["fps"] = row["eta"] = None
         if event.get("file"):
             row["file"] = event["file"]
         if event.get("error"):
@@ -51,6 +74,8 @@ def apply_event(rows: dict[int, dict[str, Any]], event: dict[str, Any], job_id: 
             row["step"], row["percent"] = "done", 100.0
     elif event.get("type") == "progress":
         row["state"] = "running" if row["state"] == "queued" else row["state"]
+        if followed is not None and row["state"] in MOVING:
+            followed.add(jid)
         row["step"] = event.get("step")
         row["percent"] = event.get("percent")
         row["fps"] = event.get("fps")
@@ -73,10 +98,12 @@ def run_watch(settings: Any, job_id: int | None, call: Callable[..., Any]) -> in
     sub.setsockopt(zmq.SUBSCRIBE, b"job")
     sub.connect(events_endpoint)
     try:
-        rows, held = _fetch(settings, job_id, call)
+        rows, _held = _fetch(settings, job_id, call)
+        followed: set[int] = set()
+        follow(rows, followed)
         if settings.json:
-            return _follow_json(sub, settings, job_id, call, rows, held, protocol)
-        return _follow_bars(sub, settings, job_id, call, rows, held, protocol)
+            return _follow_json(sub, settings, job_id, call, rows, followed, protocol)
+        return _follow_bars(sub, settings, job_id, call, rows, followed, protocol)
     finally:
         sub.close(linger=0)
 
@@ -98,27 +125,40 @@ def _events(sub: Any, protocol: Any, wait: float) -> list[dict[str, Any]]:
     return out
 
 
-def _exit_code(rows: dict[int, dict[str, Any]], job_id: int | None) -> int:
-    if job_id is not None and rows.get(job_id, {}).get("state") in ("failed", "cancelled"):
-        return 1
-    return 0
+def exit_code(rows: dict[int, dict[str, Any]], job_id: int | None, followed: set[int]) -> int:
+    """1 when the watched job failed or was cancelled, or a followed job failed; else 0."""
+    if job_id is not None:
+        return 1 if rows.get(job_id, {}).get("state") in ("failed", "cancelled") else 0
+    return 1 if any(rows.get(jid, {}).get("state") == "failed" for jid in followed) else 0
 
 
-def _follow_json(sub: Any, settings: Any, job_id: int | None, call: Any, rows: Any, held: bool, protocol: Any) -> int:
+def _resync(settings: Any, job_id: int | None, call: Any, rows: Any, followed: set[int]) -> None:
+    fresh, _held = _fetch(settings, job_id, call)
+    gone = [jid for jid in followed if jid not in fresh and rows.get(jid, {}).get("state") not in FINAL_STATES]
+    if job_id is None and gone:  # ended between two events we missed: how, the daemon says
+        ended = call(settings, "list", {"states": list(FINAL_STATES)})["jobs"]
+        fresh.update({row["id"]: row for row in ended if row["id"] in gone})
+    _merge(rows, fresh, job_id)
+    follow(fresh, followed)
+
+
+def _follow_json(
+    sub: Any, settings: Any, job_id: int | None, call: Any, rows: Any, followed: set[int], protocol: Any
+) -> int:
     for row in rows.values():
         sys.stdout.write(json.dumps({"type": "row", **row}) + "\n")
+    sys.stdout.flush()
     last_sync = time.monotonic()
-    while not finished(rows, job_id, held):
+    while not finished(rows, job_id, followed):
         for event in _events(sub, protocol, 0.5):
-            apply_event(rows, event, job_id)
+            apply_event(rows, event, job_id, followed)
             if job_id is None or event.get("job") == job_id:
                 sys.stdout.write(json.dumps(event) + "\n")
         sys.stdout.flush()
         if time.monotonic() - last_sync > RESYNC_SECONDS:
-            fresh, held = _fetch(settings, job_id, call)
-            _merge(rows, fresh, job_id)
+            _resync(settings, job_id, call, rows, followed)
             last_sync = time.monotonic()
-    return _exit_code(rows, job_id)
+    return exit_code(rows, job_id, followed)
 
 
 def _merge(rows: dict[int, dict[str, Any]], fresh: dict[int, dict[str, Any]], job_id: int | None) -> None:
@@ -131,7 +171,9 @@ def _merge(rows: dict[int, dict[str, Any]], fresh: dict[int, dict[str, Any]], jo
     rows.update(fresh)
 
 
-def _follow_bars(sub: Any, settings: Any, job_id: int | None, call: Any, rows: Any, held: bool, protocol: Any) -> int:
+def _follow_bars(
+    sub: Any, settings: Any, job_id: int | None, call: Any, rows: Any, followed: set[int], protocol: Any
+) -> int:
     from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
     bars: dict[int, TaskID] = {}
@@ -157,12 +199,11 @@ def _follow_bars(sub: Any, settings: Any, job_id: int | None, call: Any, rows: A
 
         draw()
         last_sync = time.monotonic()
-        while not finished(rows, job_id, held):
+        while not finished(rows, job_id, followed):
             for event in _events(sub, protocol, 0.5):
-                apply_event(rows, event, job_id)
+                apply_event(rows, event, job_id, followed)
             if time.monotonic() - last_sync > RESYNC_SECONDS:
-                fresh, held = _fetch(settings, job_id, call)
-                _merge(rows, fresh, job_id)
+                _resync(settings, job_id, call, rows, followed)
                 last_sync = time.monotonic()
             draw()
-    return _exit_code(rows, job_id)
+    return exit_code(rows, job_id, followed)

@@ -32,8 +32,11 @@ KEYS = (
     "piece_workers",
     "library",
     "schedule",
+    "notify",
 )
 SCHEDULE_KEYS = ("windows",)
+NOTIFY_KEYS = ("urls", "events")
+NOTIFY_EVENTS = ("completed", "failed", "queue_empty")
 
 
 class ConfigError(Exception):
@@ -53,6 +56,8 @@ class Config:
     piece_workers: int | None = None  # None: auto
     libraries: list[LibrarySettings] = field(default_factory=list)
     timetable: Timetable = field(default_factory=Timetable)
+    notify_urls: list[str] = field(default_factory=list)
+    notify_events: list[str] = field(default_factory=lambda: list(NOTIFY_EVENTS))
     source: Path | None = None
 
 
@@ -153,6 +158,7 @@ def build_config(
         if resolved_roots:  # restricted roots: the libraries are roots too (none: any path already is)
             resolved_roots += [lib.path for lib in libraries if lib.path not in resolved_roots]
         timetable = _timetable(merged.get("schedule", {}))
+        notify_urls, notify_events = _notify(merged.get("notify", {}))
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
     return Config(
@@ -167,6 +173,8 @@ def build_config(
         piece_workers=None if piece_workers == "auto" else piece_workers,
         libraries=libraries,
         timetable=timetable,
+        notify_urls=notify_urls,
+        notify_events=notify_events,
         source=source,
     )
 
@@ -193,6 +201,32 @@ def _timetable(schedule: Any) -> Timetable:
         return Timetable.parse(windows)
     except WindowError as exc:
         raise ConfigError(f"schedule.windows: {exc}") from None
+
+
+def _notify(table: Any) -> tuple[list[str], list[str]]:
+    """`[notify]`: Apprise URLs (each must be one Apprise can send to) and the events to send."""
+    if not isinstance(table, dict):
+        raise ConfigError("notify: must be a table with urls and events")
+    for key in table:
+        if key not in NOTIFY_KEYS:
+            raise ConfigError(f"notify: unknown key {key!r} (known: {', '.join(NOTIFY_KEYS)})")
+    urls = table.get("urls", [])
+    if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
+        raise ConfigError("notify.urls: must be a list of Apprise URLs (strings)")
+    events = table.get("events", list(NOTIFY_EVENTS))
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise ConfigError(f"notify.events: must be a list of {', '.join(NOTIFY_EVENTS)}")
+    for event in events:
+        if event not in NOTIFY_EVENTS:
+            raise ConfigError(f"notify.events: unknown event {event!r} (known: {', '.join(NOTIFY_EVENTS)})")
+    if urls:
+        from lazy_transcode.daemon.notifications import bad_url  # Apprise, only when it is configured
+
+        for url in urls:
+            why = bad_url(url)
+            if why:
+                raise ConfigError(f"notify.urls: {why}")
+    return list(urls), list(dict.fromkeys(events))
 
 
 def load_config(

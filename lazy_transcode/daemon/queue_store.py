@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lazy_transcode.protocol import JobState
+from lazy_transcode.protocol import FINAL_STATES, JobState
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,33 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (state, priority DESC, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_HISTORY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    library TEXT,
+    state TEXT NOT NULL,
+    reason TEXT,
+    output TEXT,
+    source_size INTEGER,
+    output_size INTEGER,
+    mode TEXT,
+    encoder TEXT,
+    preset TEXT,
+    quality INTEGER,
+    bitrate_kbps INTEGER,
+    vmaf REAL,
+    options TEXT NOT NULL,
+    wall_seconds REAL,
+    cpu_seconds REAL,
+    finished REAL NOT NULL
+)
+"""
+HISTORY_FIELDS = (
+    "job_id", "source", "library", "state", "reason", "output", "source_size", "output_size", "mode", "encoder",
+    "preset", "quality", "bitrate_kbps", "vmaf", "options", "wall_seconds", "cpu_seconds", "finished",
+)  # fmt: skip
 _COLUMNS = "id, input, options, priority, state, result, error, progress, created, updated"
 
 
@@ -73,7 +100,13 @@ def _v1_versioned(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_versioned,)
+def _v2_history(db: sqlite3.Connection) -> None:
+    """Version 2: every finished job also goes into `history`, which `clean` (removing jobs) leaves alone."""
+    db.execute(_HISTORY_SCHEMA)
+    db.execute("CREATE INDEX IF NOT EXISTS history_finished ON history (finished)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_versioned, _v2_history)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -146,9 +179,10 @@ class Change:
     """
 
     values: dict[str, Any]
+    history: dict[str, Any] | None = None  # the history row a job's end adds, in the same transaction
 
     def __or__(self, later: Change) -> Change:
-        return Change({**self.values, **later.values})
+        return Change({**self.values, **later.values}, later.history or self.history)
 
     @property
     def state(self) -> JobState | None:
@@ -203,6 +237,24 @@ def _column(name: str, value: Any) -> Any:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _insert_history(db: sqlite3.Connection, history: dict[str, Any]) -> None:
+    values = [json.dumps(history.get(n) or {}) if n == "options" else history.get(n) for n in HISTORY_FIELDS]
+    marks = ",".join("?" * len(HISTORY_FIELDS))
+    db.execute(f"INSERT INTO history ({', '.join(HISTORY_FIELDS)}) VALUES ({marks})", values)
+
+
+def _history_filter(since: float | None, states: Iterable[str]) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if since is not None:
+        clauses.append("finished >= ?")
+        params.append(since)
+    wanted = list(states)
+    if wanted:
+        clauses.append(f"state IN ({','.join('?' * len(wanted))})")
+        params.extend(wanted)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def _row(row: tuple[Any, ...]) -> Job:
@@ -331,6 +383,19 @@ class QueueStore:
         values = [_column(name, change.values[name]) for name in names]
         with self._tx() as db:
             db.execute(f"UPDATE jobs SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?", (*values, job_id))
+            if change.history is not None:
+                _insert_history(db, change.history)
+
+    def clean(self, states: Iterable[str]) -> list[int]:
+        """Remove finished jobs in these states from the queue (their history stays); returns their ids."""
+        wanted = [s for s in states if s in FINAL_STATES]
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(f"SELECT id FROM jobs WHERE state IN ({marks}) ORDER BY id", wanted)]
+            db.execute(f"DELETE FROM jobs WHERE state IN ({marks})", wanted)
+        return ids
 
     def requeue_interrupted(self) -> list[int]:
         """At start: every job that was running goes back to the queue (it resumes from its checkpoint)."""
@@ -378,6 +443,32 @@ class QueueStore:
     def ids_in_state(self, *states: str) -> list[int]:
         marks = ",".join("?" * len(states))
         return [r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE state IN ({marks}) ORDER BY id", states)]
+
+    def history(
+        self, *, since: float | None = None, states: Iterable[str] = (), limit: int = 0
+    ) -> list[dict[str, Any]]:
+        """Finished jobs, oldest first (`limit`: the newest that many), from `since` (a time) on."""
+        where, params = _history_filter(since, states)
+        query = f"SELECT id, {', '.join(HISTORY_FIELDS)} FROM history{where} ORDER BY finished DESC, id DESC"
+        if limit > 0:
+            query += f" LIMIT {int(limit)}"
+        rows = []
+        for row in self.db.execute(query, params):
+            item = dict(zip(("id", *HISTORY_FIELDS), row, strict=True))
+            item["options"] = json.loads(item["options"])
+            rows.append(item)
+        return rows[::-1]
+
+    def history_totals(self, *, since: float | None = None) -> list[dict[str, Any]]:
+        """Totals per library (None: outside every library) and state: files, bytes in and out, time."""
+        where, params = _history_filter(since, ())
+        query = (
+            "SELECT library, state, COUNT(*), COALESCE(SUM(source_size), 0), COALESCE(SUM(output_size), 0),"
+            f" COALESCE(SUM(wall_seconds), 0), COALESCE(SUM(cpu_seconds), 0) FROM history{where}"
+            " GROUP BY library, state ORDER BY library, state"
+        )
+        names = ("library", "state", "files", "bytes_in", "bytes_out", "wall_seconds", "cpu_seconds")
+        return [dict(zip(names, row, strict=True)) for row in self.db.execute(query, params)]
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(JobState, 0)

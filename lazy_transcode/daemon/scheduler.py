@@ -25,12 +25,14 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from lazy_transcode import protocol
 from lazy_transcode.daemon.events import EventBus
+from lazy_transcode.daemon.history import history_row
 from lazy_transcode.daemon.queue_store import (
     STORE_ERRORS,
     Change,
@@ -62,6 +64,14 @@ class QueueWriteError(protocol.ProtocolError):
         super().__init__(protocol.QUEUE_ERROR, message)
 
 
+class Alerts(Protocol):
+    """Who is told of job ends (the notifications); each call returns at once."""
+
+    def job_ended(self, row: dict[str, Any]) -> None: ...
+
+    def queue_empty(self) -> None: ...
+
+
 class _StillFailing(Exception):
     """The queue still cannot be written (a retry failed just now, and recorded why)."""
 
@@ -88,6 +98,8 @@ class Scheduler:
         retry_interval: float = RETRY_INTERVAL,
         timetable: Timetable | None = None,
         now: Callable[[], float] = time.time,
+        libraries: Sequence[Path] = (),
+        alerts: Alerts | None = None,
     ) -> None:
         self.store = store
         self.events = events
@@ -97,6 +109,8 @@ class Scheduler:
         self.checkpoint_interval = checkpoint_interval
         self.on_change = on_change or (lambda: None)
         self.retry_interval = retry_interval
+        self.libraries = list(libraries)
+        self.alerts = alerts
         self.unsaved = Unsaved()
         self.active: dict[int, ActiveJob] = {}
         self.cancelling: set[int] = set()  # idle jobs a `cancel` is removing the files of: not to be started
@@ -122,18 +136,23 @@ class Scheduler:
         progress: dict[str, Any] | None = None,
         keep_progress: bool = True,
         keep: bool = False,
+        run: ActiveJob | None = None,
     ) -> bool:
         """The one way a job changes state: checked, committed, announced, logged, reported to systemd.
 
         An illegal change is a bug: it is logged and raised, and nothing is committed or announced. When
         the queue cannot be written, the change is not announced: with `keep` (a change the daemon made on
         its own) it is kept until the queue can be written and False is returned; without, QueueWriteError.
+        A change into a final state adds the job's history row (`run`: its run here, for wall and CPU time)
+        in the same transaction.
         """
         change = state_change(new, result=result, error=error, progress=progress, keep_progress=keep_progress)
         job: Job | None = None
         try:
             job = self._job(job_id)
             self._check(job_id, job.state, new)
+            if new in FINAL_STATES:
+                change = Change(change.values, history_row(job, new, result, error, run, self.libraries))
             self._commit(job_id, change)
         except _NOT_COMMITTED as exc:
             self._write_failed(exc)
@@ -141,7 +160,7 @@ class Scheduler:
                 raise self._refusal(f"job {job_id} is not {new}") from None
             self._keep(job_id, change, job)
             return False
-        self._announce(job_id, job.state, new, job.input, error)
+        self._announce(job_id, job.state, new, job.input, error, change.history)
         return True
 
     def _commit(self, job_id: int, change: Change) -> None:
@@ -168,10 +187,30 @@ class Scheduler:
         kept = self.unsaved.kept.get(job.id)
         return kept.saved_state if kept is not None else job.state
 
-    def _announce(self, job_id: int, old: JobState | None, new: JobState, file: str, error: str | None) -> None:
+    def _announce(
+        self,
+        job_id: int,
+        old: JobState | None,
+        new: JobState,
+        file: str,
+        error: str | None,
+        history: dict[str, Any] | None = None,
+    ) -> None:
         self.events.job_state(job_id, new, file=file, **({"error": error} if error else {}))
         self._log(job_id, old, new, error or (file if new is JobState.RUNNING else ""))
         self.on_change()
+        if history is not None and self.alerts is not None:
+            self.alerts.job_ended(history)
+            if self._queue_is_empty():
+                self.alerts.queue_empty()
+
+    def _queue_is_empty(self) -> bool:
+        """No job queued or running (paused ones wait for their owner): what `queue_empty` tells."""
+        try:
+            counts = self.store.counts()
+        except STORE_ERRORS:
+            return False
+        return not self.active and not counts.get(JobState.QUEUED) and not counts.get(JobState.RUNNING)
 
     def add(self, items: Iterable[tuple[str, dict[str, Any]]], priority: int = 0, paused: bool = False) -> list[int]:
         """Queue new jobs (input path, options) in one transaction, then announce each; returns their ids."""
@@ -252,7 +291,7 @@ class Scheduler:
             log.info("job %d: its last progress is saved", job_id)
             return
         error = kept.change.values.get("error")
-        self._announce(job_id, kept.saved_state, state, kept.file or "", error)
+        self._announce(job_id, kept.saved_state, state, kept.file or "", error, kept.change.history)
 
     @staticmethod
     def _check(job_id: int | None, old: JobState | None, new: JobState) -> None:
@@ -349,7 +388,7 @@ class Scheduler:
                     if active.stopping != "cancel":
                         self._set_interrupted(active)
                 else:
-                    self._finish(active.job_id, outcome)
+                    self._finish(active.job_id, outcome, active)
             except STORE_ERRORS as exc:  # the queue could not be read: the job's record beside the media says
                 self._write_failed(exc)
                 log.error(
@@ -374,10 +413,12 @@ class Scheduler:
                 self._keep(job.id, change, job)
         log.info("job %d checkpointed and still paused", active.job_id)
 
-    def _finish(self, job_id: int, outcome: Outcome) -> None:
+    def _finish(self, job_id: int, outcome: Outcome, run: ActiveJob | None = None) -> None:
         state = outcome.state or JobState.FAILED
         progress = {"step": "done", "percent": 100.0} if state in (JobState.COMPLETED, JobState.SKIPPED) else None
-        self.transition(job_id, state, result=outcome.result, error=outcome.error, progress=progress, keep=True)
+        self.transition(
+            job_id, state, result=outcome.result, error=outcome.error, progress=progress, keep=True, run=run
+        )
 
     def _on_progress(self, job_id: int, progress: Progress) -> None:
         if threading.get_ident() != self._loop_thread:  # reported from a worker thread: hop onto the loop
@@ -553,14 +594,34 @@ class Scheduler:
                 raise QueueWriteError(f"{exc.message}; {verb} before that: {' '.join(map(str, done))}") from None
             raise
 
-    async def cancel(self, ids: list[int]) -> list[int]:
+    def _cancellable(self, ids: list[int], refused: dict[int, str] | None) -> list[Job]:
+        """The jobs a cancel acts on; with `refused`, those it cannot cancel go there (id: why) instead of
+        refusing the whole request."""
+        if refused is None:
+            return self._unfinished_jobs(ids)
+        jobs = []
+        for job_id in dict.fromkeys(ids):
+            try:
+                jobs.extend(self._unfinished_jobs([job_id]))
+            except protocol.ProtocolError as exc:
+                refused[job_id] = exc.message.removeprefix(f"job {job_id} is ").removeprefix(f"no job {job_id}")
+                refused[job_id] = refused[job_id] or "no such job"
+        return jobs
+
+    async def cancel(self, ids: list[int], all_jobs: bool = False, refused: dict[int, str] | None = None) -> list[int]:
         """Stop each job, remove its partial files and state (never the source), mark it cancelled.
 
+        `all_jobs` adds every queued, running and paused job. With `refused`, a job that cannot be cancelled
+        (finished, unknown) is named there and the others are cancelled; without, it refuses the request.
         If the queue fails after a job was stopped and its files removed, its cancellation is kept and saved
         when the queue can be written (it never starts again), and the request is refused saying so.
         """
         self.ensure_writable("cancelled", probe=True)  # stopping a job and removing its files cannot be undone
-        jobs = self._unfinished_jobs(ids)
+        if all_jobs:
+            pending = self.store.ids_in_state(JobState.QUEUED, JobState.RUNNING, JobState.PAUSED)
+            ids = [*ids, *(i for i in pending if not self._ended(i))]
+        jobs = self._cancellable(ids, refused)
+        runs = {job.id: self.active[job.id] for job in jobs if job.id in self.active}
         stopping: list[asyncio.Task[Outcome]] = []
         idle = [job.id for job in jobs if job.id not in self.active]
         self.cancelling.update(idle)  # none of them may start while we wait
@@ -580,7 +641,10 @@ class Scheduler:
                 error = await self._remove_files(job)
                 if self._ended(job.id):
                     continue
-                if self.transition(job.id, JobState.CANCELLED, error=error, keep_progress=False, keep=True):
+                cancelled = self.transition(
+                    job.id, JobState.CANCELLED, error=error, keep_progress=False, keep=True, run=runs.get(job.id)
+                )
+                if cancelled:
                     done.append(job.id)
                 else:
                     unsaved.append(job.id)
@@ -604,6 +668,20 @@ class Scheduler:
             log.warning("job %d: partial files not removed: %s", job.id, exc)
             return one_line(f"partial files not removed: {exc}")
         return None
+
+    def clean(self, states: list[str]) -> list[int]:
+        """Remove finished jobs from the queue (their history stays); refused while it cannot be written."""
+        self.ensure_writable("removed")
+        try:
+            ids = self.store.clean(states)
+        except STORE_ERRORS as exc:
+            self._write_failed(exc)
+            raise self._refusal("nothing was removed") from None
+        if ids:
+            log.info("removed %d finished job(s) from the list: %s", len(ids), " ".join(map(str, ids)))
+            self.events.daemon("cleaned", ids=ids)
+            self.on_change()
+        return ids
 
     async def shutdown(self, timeout: float) -> None:
         """Ask every job to checkpoint and stop; after `timeout` cancel what is left (it resumes next start)."""
@@ -637,15 +715,17 @@ class Scheduler:
         active = self.active.get(job.id)
         progress = active.progress_dict() if active and active.progress else job.progress
         progress = progress or {}
+        moving = active is not None and not active.control.paused  # a paused job's last speed is stale
         return {
             "id": job.id,
             "state": job.state,
             "mode": job.options.get("mode"),
             "step": progress.get("step"),
             "percent": progress.get("percent"),
-            "fps": progress.get("fps") if active else None,
-            "eta": progress.get("eta_seconds") if active else None,
+            "fps": progress.get("fps") if moving else None,
+            "eta": progress.get("eta_seconds") if moving else None,
             "file": job.input,
+            "reason": _reason(job),
             "priority": job.priority,
             "unsaved": self.unsaved.wanted_state(job.id),
         }
@@ -659,3 +739,15 @@ class Scheduler:
         data["started"] = active.started if active else None
         data["unsaved"] = self.unsaved.wanted_state(job.id)
         return data
+
+
+def _reason(job: Job) -> str | None:
+    """Why a job failed, was skipped or cancelled with a problem (one line), for `list`."""
+    reason = None
+    if job.state in (JobState.FAILED, JobState.CANCELLED):
+        reason = job.error
+    elif job.state is JobState.SKIPPED and job.result:
+        reason = job.result.get("reason")
+    if not reason:
+        return None
+    return reason.removeprefix(f"{job.input}: ").removeprefix(f"{Path(job.input).name}: ")  # the row names it

@@ -21,6 +21,7 @@ from lazy_transcode.daemon.config import Config
 from lazy_transcode.daemon.context import Context
 from lazy_transcode.daemon.events import EventBus
 from lazy_transcode.daemon.libraries import Libraries
+from lazy_transcode.daemon.notifications import Notifications
 from lazy_transcode.daemon.notify import Notifier, status_line
 from lazy_transcode.daemon.queue_store import STORE_ERRORS, QueueStore, QueueVersionError
 from lazy_transcode.daemon.scheduler import Scheduler
@@ -87,6 +88,7 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
                 last_status[0] = text
                 notifier.status(text)
 
+        alerts = Notifications(cfg.notify_urls, cfg.notify_events).start()
         scheduler = Scheduler(
             store,
             EventBus(pub),
@@ -100,6 +102,8 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
             on_change=on_change,
             timetable=cfg.timetable,
             now=clock(),
+            libraries=[*cfg.library_roots, *(lib.path for lib in cfg.libraries if lib.path not in cfg.library_roots)],
+            alerts=alerts,
         )
         ctx = Context(config=cfg, store=store, scheduler=scheduler)
         ctx.libraries = Libraries(ctx)
@@ -133,6 +137,7 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         on_change()
+        await asyncio.to_thread(alerts.stop)
     finally:
         router.close(linger=0)
         pub.close(linger=0)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult, JobStopped, Progress
+from lazy_transcode.media.averror import plain
 from lazy_transcode.protocol import JobState
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class ActiveJob:
 
 
 def one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(str(text).split())
+    """A message in one line of at most `limit` characters, without FFmpeg's `[Errno N]` codes."""
+    line = " ".join(plain(str(text)).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

@@ -17,6 +17,7 @@ from lazy_transcode.jobs.encode import available_cores
 from lazy_transcode.jobs.pipeline import Job, run_steps
 from lazy_transcode.jobs.record import JobStateManager
 from lazy_transcode.jobs.recorded import describe
+from lazy_transcode.media.averror import plain
 from lazy_transcode.media.binary import FFmpegError, ffmpeg_exe
 from lazy_transcode.media.encoders import get_profile
 from lazy_transcode.media.probe import ProbeError
@@ -158,6 +159,6 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         text = f"{exc.strerror}{where}"
-    text = shown(text)  # held folders by their own paths
+    text = plain(shown(text))  # held folders by their own paths; no AVERROR codes
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return lines[0] if lines else type(exc).__name__

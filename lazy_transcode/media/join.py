@@ -14,6 +14,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from lazy_transcode.media.averror import describe
+
 
 class JoinError(RuntimeError):
     """The pieces cannot be joined (missing, unreadable or inconsistent)."""
@@ -35,7 +37,7 @@ def join_pieces(
             try:
                 source = av.open(str(piece))
             except (av.error.FFmpegError, OSError) as exc:
-                raise JoinError(f"cannot read piece {piece.name}: {exc}") from None
+                raise JoinError(f"cannot read piece {piece.name}: {describe(exc)}") from None
             try:
                 if not source.streams.video:
                     raise JoinError(f"piece {piece.name} has no video")
@@ -94,4 +96,4 @@ def codec_parameters(piece: Path) -> str:
                 raise JoinError(f"piece {piece.name} has no video")
             return hashlib.sha256(bytes(container.streams.video[0].codec_context.extradata or b"")).hexdigest()[:16]
     except (av.error.FFmpegError, OSError) as exc:
-        raise JoinError(f"cannot read piece {piece.name}: {exc}") from None
+        raise JoinError(f"cannot read piece {piece.name}: {describe(exc)}") from None

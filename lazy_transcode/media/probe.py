@@ -8,12 +8,12 @@ from it in its state, so a resume never scans again once a piece is recorded).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from lazy_transcode.media.averror import describe
 from lazy_transcode.media.encoders import HdrInfo
 
 # AVColorTransferCharacteristic values that mean HDR.
@@ -218,10 +218,7 @@ def _int_or_none(value: Any) -> int | None:
 def _one_line(exc: BaseException) -> str:
     """The error's last line, without the `[Errno N]` of FFmpeg's AVERROR codes (meaningless to users)
     and without the file name (the caller names the file)."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = str(exc).strip().splitlines()
-    return re.sub(r"^\[Errno -?\d+\] ", "", text[-1]) if text else type(exc).__name__
+    return describe(exc)
 
 
 _GENPTS = 0x0001  # AVFMT_FLAG_GENPTS

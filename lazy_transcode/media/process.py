@@ -12,7 +12,9 @@ import contextlib
 import ctypes
 import enum
 import os
+import resource
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,6 +132,24 @@ def _speed(text: str) -> float | None:
     return value if 0 <= value < 10_000 else None
 
 
+_reaped = [0.0]
+_reaped_lock = threading.Lock()
+
+
+def reaped_cpu() -> float:
+    """CPU seconds (user + system) of the children this process reaped since the last call.
+
+    asyncio reaps ffmpeg without its rusage, so this reads the process's RUSAGE_CHILDREN total, which grows
+    as each child is reaped: read right after an ffmpeg was reaped, the growth is that ffmpeg's CPU time
+    (exact with one job at a time; jobs running at once may count each other's children).
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = usage.ru_utime + usage.ru_stime
+    with _reaped_lock:
+        grown, _reaped[0] = total - _reaped[0], max(total, _reaped[0])
+    return max(0.0, grown)
+
+
 async def run_ffmpeg(
     args: list[str],
     *,
@@ -207,6 +227,7 @@ async def run_ffmpeg(
             stop_wait.cancel()
         if control is not None:
             control.unregister(pgid)
+            control.add_cpu(reaped_cpu())
     stderr = "\n".join(stderr_tail)
     if code != 0:
         raise FFmpegRunError(_error_line(stderr_tail, code))

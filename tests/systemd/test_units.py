@@ -171,7 +171,7 @@ def _uncommented_config() -> tuple[dict, set[str]]:
     """The shipped config with every `# key = value` line uncommented, and the keys marked as examples."""
     lines, examples = [], set()
     for line in (REPO / "packaging" / "config.toml").read_text().splitlines():
-        match = re.match(r"^# ?(\[defaults\]|[a-z_]+ = .*)$", line)
+        match = re.match(r"^# ?(\[[a-z_]+\]|[a-z_]+ = .*)$", line)
         if match:
             lines.append(match.group(1))
             if re.search(r"# example; default: unset$", line):

@@ -10,7 +10,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lazy_transcode.daemon.context import Context
-from lazy_transcode.daemon.handlers import add, cancel, library, list_jobs, pause, ping, resume, status
+from lazy_transcode.daemon.handlers import (
+    add,
+    cancel,
+    clean,
+    history,
+    library,
+    list_jobs,
+    pause,
+    ping,
+    resume,
+    stats,
+    status,
+)
 
 Handler = Callable[[Context, dict[str, Any]], Awaitable[Any]]
 
@@ -23,4 +35,7 @@ HANDLERS: dict[str, Handler] = {
     "cancel": cancel.handle,
     "ping": ping.handle,
     "library": library.handle,
+    "clean": clean.handle,
+    "history": history.handle,
+    "stats": stats.handle,
 }

@@ -25,7 +25,7 @@ from typing import Any
 from lazy_transcode import protocol
 from lazy_transcode.daemon.context import Context
 from lazy_transcode.jobs.api import JobOptions, OptionError
-from lazy_transcode.jobs.preflight import claim, describe_claim, problem
+from lazy_transcode.jobs.preflight import claim, describe_claim, options_problem, problem
 from lazy_transcode.jobs.recorded import decide
 from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.discover import video_files
@@ -115,9 +115,11 @@ def _given(ctx: Context, given: dict[str, Any]) -> dict[str, Any]:
     if given.get("output_dir") is not None:
         given["output_dir"] = str(_resolve_dir(given["output_dir"], ctx.config.library_roots))
     try:
-        JobOptions.from_dict({**ctx.config.defaults, **given})
+        why = options_problem(JobOptions.from_dict({**ctx.config.defaults, **given}))
     except OptionError as exc:
         raise protocol.ProtocolError(protocol.BAD_ARGS, str(exc)) from None
+    if why:
+        raise protocol.ProtocolError(protocol.BAD_ARGS, f"{why}; nothing was queued")
     return given
 
 
@@ -150,10 +152,12 @@ def plan(
     defaults = ctx.config.defaults if defaults is None else defaults
     result = Plan()
     pending: dict[str, int] = {}
+    pending_options: dict[str, dict[str, Any]] = {}
     claimed: dict[tuple[str, str, str, bool], str] = {}
     for job in ctx.store.all():
         if job.state in protocol.ACTIVE_STATES:
             pending[job.input] = job.id
+            pending_options[job.input] = job.options
             try:
                 claimed[claim(Path(job.input), JobOptions.from_dict(job.options))] = f"job {job.id}"
             except (OptionError, TypeError):
@@ -162,6 +166,14 @@ def plan(
     probe_each = len(files) <= PROBE_LIMIT
     for file in files:
         if str(file) in pending:
+            differs = _differences(given, pending_options[str(file)])
+            if differs:
+                job_id = pending[str(file)]
+                result.refused.append(
+                    f"{file.name} is already queued as job {job_id} with other options ({differs});"
+                    f" cancel job {job_id} first to queue it with these"
+                )
+                continue
             result.skipped.append({"file": str(file), "job": pending[str(file)], "reason": "already queued"})
             continue
         decision = decide(file, given, defaults, restart=args["restart"], again=args["again"])
@@ -182,6 +194,13 @@ def plan(
             continue
         result.queue.append((str(file), decision.options.to_dict()))
     return result
+
+
+def _differences(given: dict[str, Any], queued: dict[str, Any]) -> str:
+    """The options given now that the queued job has otherwise (`mode qp, not vbr`), or ''."""
+    return ", ".join(
+        f"{name} {value}, not {queued.get(name)}" for name, value in given.items() if queued.get(name) != value
+    )
 
 
 async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:

@@ -137,12 +137,22 @@ def test_watch_folds_events() -> None:
     rows: dict[int, dict] = {}
     apply_event(rows, {"type": "state", "job": 3, "state": "running", "file": "/a.mkv"}, None)
     apply_event(rows, {"type": "progress", "job": 3, "step": "encode", "percent": 40.0, "fps": 9.0}, None)
-    assert rows[3]["percent"] == 40.0 and not finished(rows, 3, False) and not finished(rows, None, False)
+    assert rows[3]["percent"] == 40.0 and not finished(rows, 3) and not finished(rows, None)
     apply_event(rows, {"type": "state", "job": 3, "state": "completed"}, None)
     apply_event(rows, {"type": "state", "job": 4, "state": "queued"}, 3)  # filtered: another job
-    assert finished(rows, 3, False) and finished(rows, None, False) and 4 not in rows
-    rows[5] = {"id": 5, "state": "queued", "file": "/b"}
-    assert not finished(rows, None, False) and finished(rows, None, True)  # a held queue does not run
+    assert finished(rows, 3) and finished(rows, None) and 4 not in rows
+
+
+def test_watch_follows_the_queue_through_a_pause() -> None:
+    rows: dict[int, dict] = {7: {"id": 7, "state": "paused", "file": "/parked"}}
+    followed: set[int] = set()
+    assert finished(rows, None, followed)  # only a job paused before the watch: nothing to wait for
+    apply_event(rows, {"type": "state", "job": 8, "state": "queued", "file": "/a"}, None, followed)
+    apply_event(rows, {"type": "state", "job": 8, "state": "running"}, None, followed)
+    apply_event(rows, {"type": "state", "job": 8, "state": "paused"}, None, followed)
+    assert followed == {8} and not finished(rows, None, followed)  # paused in another shell: still followed
+    apply_event(rows, {"type": "state", "job": 8, "state": "completed"}, None, followed)
+    assert finished(rows, None, followed)
 
 
 def test_ltctl_start_does_not_import_zmq_rich_msgpack() -> None:

@@ -133,6 +133,37 @@ def test_ltd_exits_78_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert not (tmp_path / "st").exists()  # nothing was created for a bad config
 
 
+def test_notify_urls_and_events(tmp_path: Path) -> None:
+    cfg = build_config({"notify": {"urls": ["json://127.0.0.1:9/", "ntfy://example.invalid/topic"]}})
+    assert cfg.notify_urls == ["json://127.0.0.1:9/", "ntfy://example.invalid/topic"]
+    assert cfg.notify_events == ["completed", "failed", "queue_empty"]  # every event by default
+    assert build_config({"notify": {"urls": [], "events": ["failed"]}}).notify_events == ["failed"]
+    assert build_config({}).notify_urls == []
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ({"urls": ["nosuchservice://x"]}, "notify.urls: 'nosuchservice'... is not a URL Apprise can send to"),
+        ({"urls": "json://127.0.0.1:9/"}, "notify.urls: must be a list"),
+        ({"urls": [], "events": ["started"]}, "notify.events: unknown event 'started'"),
+        ({"url": []}, "notify: unknown key 'url'"),
+    ],
+)
+def test_bad_notify_is_one_line_naming_the_key(tmp_path: Path, table: dict, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config({"notify": table})
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_ltd_with_a_bad_notify_url_exits_78(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text('[notify]\nurls = ["nosuchservice://token@host"]\n')
+    assert main(["--config", str(file), "--state-dir", str(tmp_path / "st")]) == 78
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "notify.urls" in line and "token" not in line  # the key, never the URL's secrets
+
+
 @pytest.mark.parametrize(("text", "value"), [("", None), ('piece_workers = "auto"', None), ("piece_workers = 3", 3)])
 def test_piece_workers(tmp_path: Path, text: str, value: int | None) -> None:
     file = tmp_path / "c.toml"
