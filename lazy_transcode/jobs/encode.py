@@ -332,6 +332,10 @@ class PieceEncoder:
             return self.enc_args  # pieces of an older version: their arguments had no thread budget
         if self.profile.threads_change_output:
             return self.profile.with_threads(self.enc_args, self.rec.threads or 1)
+        if lanes.nothing_left_to_start():
+            # One of the job's last pieces: it may have every core, since the lanes that finish before it
+            # find nothing more to do (the bytes are the same with any budget).
+            return self.profile.with_threads(self.enc_args, self.job.cores)
         return self.profile.with_threads(self.enc_args, self.job.cores // max(1, lanes.busy()))
 
     def _on_frames(self, plan: PiecePlan, frames: int) -> None:

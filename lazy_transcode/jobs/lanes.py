@@ -29,6 +29,10 @@ class Lanes:
         """Lanes holding a run (encoding or about to): the cores are shared among them."""
         return len(self.waiting)
 
+    def nothing_left_to_start(self) -> bool:
+        """No piece is waiting to be started anywhere: the ones running now are the job's last."""
+        return not self.unclaimed and not any(self.waiting.values())
+
     def claim(self, lane: int) -> list[PiecePlan] | None:
         """The next run for an idle `lane`, or None when no work is left to take."""
         self.waiting.pop(lane, None)
