@@ -231,6 +231,7 @@ DECLARED = (
     Command("resume", _SELECTION, needs=("ids", "all"), needs_message="give job ids or all"),
     Command("cancel", {"ids": _IDS}, needs=("ids",), needs_message="give job ids"),
     Command("ping"),
+    Command("farm"),
 )
 COMMAND_SPECS: dict[str, Command] = {command.name: command for command in DECLARED}
 COMMANDS = tuple(COMMAND_SPECS)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from lazy_transcode.ctl.client import BadArguments, DaemonError, Unreachable, request
+from lazy_transcode.ctl.farm_view import farm_line, farm_lines
 from lazy_transcode.ctl.job_options import given_options, with_job_options
 
 EX_DAEMON_ERROR = 1
@@ -237,6 +238,8 @@ def status(
         print(f"jobs: {counts}")
         if d.get("queue_error"):
             print(f"queue error: {queue_error_line(d['queue_error'], d.get('unsaved', 0))}")
+        if d.get("farm"):
+            print(farm_line(d["farm"]))
         print(f"socket: {d['socket']}  events: {d['events_socket']}")
         print(f"state_dir: {d['state_dir']}")
         return
@@ -257,6 +260,17 @@ def status(
         print("result: " + ", ".join(f"{k}={v}" for k, v in j["result"].items() if v not in (None, {}, [])))
     if j.get("error"):
         print(f"last error: {j['error']}")
+
+
+@app.command()
+def farm(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """The farm's workers: cores, pieces done, current piece; refused workers and why."""
+    settings = _settings(ctx, json_out)
+    result = call(settings, "farm")
+    if settings.json:
+        emit_json(result)
+        return
+    print("\n".join(farm_lines(result)))
 
 
 def queue_error_line(error: str, unsaved: int) -> str:

@@ -15,12 +15,13 @@ from typing import Any
 
 from lazy_transcode import endpoints
 from lazy_transcode.daemon import paths
+from lazy_transcode.farm.config import FarmConfig, parse_farm
 from lazy_transcode.options import JobOptions, OptionError
 
 EX_CONFIG = 78
 KEYS = (
     "socket", "events_socket", "state_dir", "workers", "checkpoint_interval", "library_roots", "ffmpeg", "defaults",
-    "piece_workers",
+    "piece_workers", "farm",
 )  # fmt: skip
 
 
@@ -39,6 +40,7 @@ class Config:
     ffmpeg: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
     piece_workers: int | None = None  # None: auto
+    farm: FarmConfig = field(default_factory=FarmConfig)
     source: Path | None = None
 
 
@@ -132,6 +134,10 @@ def build_config(
             isinstance(piece_workers, bool) or not isinstance(piece_workers, int) or not 1 <= piece_workers <= 64
         ):
             raise ConfigError(f'piece_workers: must be "auto" or an integer from 1 to 64, not {piece_workers!r}')
+        try:
+            farm = parse_farm(merged.get("farm", {}))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
     return Config(
@@ -144,6 +150,7 @@ def build_config(
         ffmpeg=ffmpeg,
         defaults=dict(defaults),
         piece_workers=None if piece_workers == "auto" else piece_workers,
+        farm=farm,
         source=source,
     )
 

@@ -85,19 +85,24 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
                 last_status[0] = text
                 notifier.status(text)
 
+        farm = _farm_client(cfg)
         scheduler = Scheduler(
             store,
             EventBus(pub),
             runner
             or engine_runner(
-                cfg.ffmpeg or None, cfg.library_roots, piece_workers=cfg.piece_workers, jobs_at_once=cfg.workers
+                cfg.ffmpeg or None,
+                cfg.library_roots,
+                piece_workers=cfg.piece_workers,
+                jobs_at_once=cfg.workers,
+                remote=farm,
             ),
             remover or engine_remover,
             workers=cfg.workers,
             checkpoint_interval=cfg.checkpoint_interval,
             on_change=on_change,
         )
-        ctx = Context(config=cfg, store=store, scheduler=scheduler)
+        ctx = Context(config=cfg, store=store, scheduler=scheduler, farm=farm)
         server = Server(ctx, router, Access.for_endpoint(cfg.socket))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -108,6 +113,8 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
             asyncio.create_task(server.run(), name="server"),
             asyncio.create_task(scheduler.run(), name="scheduler"),
         ]
+        if farm is not None:
+            background.append(asyncio.create_task(farm.run(), name="farm"))
         if notifier.watchdog_interval:
             background.append(asyncio.create_task(_watchdog(notifier, notifier.watchdog_interval), name="watchdog"))
         last_status[0] = status_line(store.counts(), scheduler.held)
@@ -123,6 +130,8 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        if farm is not None:
+            await farm.close()
         on_change()
     finally:
         router.close(linger=0)
@@ -133,6 +142,15 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
         for path, inode in bound:
             _unlink_if_ours(path, inode)
     log.info("stopped")
+
+
+def _farm_client(cfg: Config) -> Any:
+    """The farm's client when `[farm]` names a scheduler (Dask is imported only then)."""
+    if not cfg.farm.enabled:
+        return None
+    from lazy_transcode.farm.client import FarmClient
+
+    return FarmClient(cfg.farm, cfg.ffmpeg or None, cfg.library_roots)
 
 
 def _identity(endpoint: str) -> tuple[str, int]:

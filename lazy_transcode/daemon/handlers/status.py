@@ -33,5 +33,6 @@ async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
             "state_dir": str(cfg.state_dir),
             "checkpoint_interval": cfg.checkpoint_interval,
             "library_roots": [str(root) for root in cfg.library_roots],
+            "farm": ctx.farm.summary() if ctx.farm is not None else None,
         }
     }
