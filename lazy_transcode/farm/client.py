@@ -123,7 +123,7 @@ class FarmClient:
                 await asyncio.sleep(POLL)
                 continue
             lost = 0.0
-            info = await asyncio.wait_for(client.scheduler_info(n_workers=-1), 10)
+            info = await asyncio.wait_for(client.scheduler.identity(n_workers=-1), 10)
             present = info.get("workers", {})
             for address in list(self.workers):
                 if address not in present:

@@ -1,0 +1,115 @@
+"""A real farm on this machine: a `dask scheduler`, two `ltworker` processes, real ltd and ffmpeg.
+
+Every piece a worker encodes is checked and recorded by ltd exactly like a local one, so the output's
+video is byte-identical to a local encode whatever happens to the workers, the scheduler or ltd.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import run_ffmpeg, video_digest
+from tests.system.farm_support import Farm
+from tests.system.support import FAST_DEFAULTS, Ltd, wait_until
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="session")
+def clip_30s(media_dir: Path) -> Path:
+    """30 s of 320x180 (15 pieces of 2 s): enough pieces for two workers and ltd's own lane."""
+    out = media_dir / "testsrc_30s.mp4"
+    if not out.exists():
+        run_ffmpeg(
+            "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "30", "-c:v", "libx264",
+            "-preset", "ultrafast", "-g", "50", str(out),
+        )  # fmt: skip
+    return out
+
+
+_LOCAL: dict[str, str] = {}
+
+
+@pytest.fixture
+def local_digest(clip_30s: Path, ltd_factory: Callable[..., Ltd], tmp_path: Path) -> str:
+    """The video of the same encode by an ltd without a farm (made once per test session)."""
+    if "digest" not in _LOCAL:
+        folder = tmp_path / "local-library"
+        folder.mkdir()
+        shutil.copy(clip_30s, folder / "film.mp4")
+        ltd = ltd_factory(FAST_DEFAULTS.replace("[defaults]", "piece_workers = 1\n[defaults]"), name="local").start()
+        job = done(ltd, add(ltd, folder / "film.mp4"))
+        assert job["state"] == "completed", job
+        _LOCAL["digest"] = video_digest(output_of(folder))
+    return _LOCAL["digest"]
+
+
+def output_of(folder: Path) -> Path:
+    outs = [p for p in folder.iterdir() if p.is_file() and p.name != "film.mp4"]
+    assert len(outs) == 1, list(folder.iterdir())
+    return outs[0]
+
+
+@pytest.fixture
+def farm(tmp_path: Path) -> Iterator[Farm]:
+    made = Farm(tmp_path / "farm")
+    made.root.mkdir()
+    yield made
+    made.cleanup()
+
+
+def farm_config(farm: Farm, extra: str = "") -> str:
+    return FAST_DEFAULTS.replace("[defaults]", "piece_workers = 1\n[defaults]") + (
+        f'\n[farm]\nscheduler = "{farm.address}"\ninsecure = true\nlocal_pieces = 1\n{extra}'
+    )
+
+
+@pytest.fixture
+def film(tmp_path: Path, clip_30s: Path) -> Path:
+    lib = tmp_path / "library"
+    lib.mkdir()
+    shutil.copy(clip_30s, lib / "film.mp4")
+    return lib / "film.mp4"
+
+
+def wait_members(ltd: Ltd, n: int, refused: int = 0, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = ltd.request("farm")
+        if len(state.get("members", [])) >= n and len(state.get("refused_workers", [])) >= refused:
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"the farm never had {n} workers: {ltd.request('farm')}\n{ltd.log.read_text()}")
+
+
+def add(ltd: Ltd, film: Path) -> int:
+    return ltd.request("add", {"paths": [str(film)]})["ids"][0]
+
+
+def done(ltd: Ltd, job_id: int, timeout: float = 180) -> dict[str, Any]:
+    return ltd.wait_job(job_id, lambda j: j["state"] in ("completed", "failed"), timeout=timeout)
+
+
+def test_two_workers_share_a_film_and_the_output_is_the_local_encode(
+    farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
+) -> None:
+    farm.start_scheduler()
+    farm.start_worker("w1")
+    farm.start_worker("w2")
+    ltd = ltd_factory(farm_config(farm)).start()
+    wait_members(ltd, 2)
+    job = done(ltd, add(ltd, film))
+    assert job["state"] == "completed", job
+    state = ltd.request("farm")
+    assert all(m["done"] >= 1 for m in state["members"]), state
+    assert video_digest(output_of(film.parent)) == local_digest
+    status = ltd.ctl("status").stdout
+    assert "farm: tcp://127.0.0.1" in status and "2 worker(s)" in status, status
+    shown = ltd.ctl("farm").stdout
+    assert "w1" in shown and "w2" in shown and "pieces done" in shown, shown
