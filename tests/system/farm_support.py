@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,15 +33,16 @@ class Farm:
     scheduler: subprocess.Popen[bytes] | None = None
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    scratch: list[Path] = field(default_factory=list)
 
     @property
     def address(self) -> str:
         return f"{'tls' if self.tls else 'tcp'}://127.0.0.1:{self.port}"
 
-    def _spawn(self, name: str, cmd: list[str], **kw: object) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = (self.root / f"{name}.log").open("ab")
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-        proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True, env=env, **kw)  # type: ignore[call-overload]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), **(env or {})}
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True, env=env)
         self.procs.append(proc)
         return proc
 
@@ -62,11 +65,13 @@ class Farm:
         self.scheduler.wait(10)
 
     def start_worker(self, name: str, *extra: str, user: list[str] | None = None) -> subprocess.Popen[bytes]:
+        """`ltworker` with one piece at a time; `user` runs it as another user (a command prefix)."""
+        scratch = Path(tempfile.mkdtemp(prefix=f"ltworker-{name}-"))
+        os.chmod(scratch, 0o777)
+        self.scratch.append(scratch)
         cmd = [sys.executable, "-m", "lazy_transcode.farm.worker", self.address, "--name", name, "--nthreads", "1",
-               "--local-directory", str(self.root / f"{name}-scratch"), *extra]  # fmt: skip
-        (self.root / f"{name}-scratch").mkdir(exist_ok=True, mode=0o777)
-        os.chmod(self.root / f"{name}-scratch", 0o777)
-        self.workers[name] = proc = self._spawn(name, [*(user or []), *cmd])
+               "--local-directory", str(scratch), *extra]  # fmt: skip
+        self.workers[name] = proc = self._spawn(name, [*(user or []), *cmd], env={"HOME": str(scratch)})
         return proc
 
     def dask_worker_pids(self, name: str) -> list[int]:
@@ -85,6 +90,8 @@ class Farm:
                 except ProcessLookupError:
                     pass
                 proc.wait(10)
+        for folder in self.scratch:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _cmdline(pid: int) -> bytes:

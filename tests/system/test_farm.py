@@ -6,7 +6,10 @@ video is byte-identical to a local encode whatever happens to the workers, the s
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,8 +18,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import run_ffmpeg, video_digest
-from tests.system.farm_support import Farm
-from tests.system.support import FAST_DEFAULTS, Ltd, wait_until
+from tests.system.farm_support import Farm, descendants
+from tests.system.support import FAST_DEFAULTS, Ltd, ffmpeg_pids, state_checkpoint, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -62,6 +65,9 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
     made.root.mkdir()
     yield made
     made.cleanup()
+    for pid in ffmpeg_pids(tmp_path):  # a killed worker's pieces
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def farm_config(farm: Farm, extra: str = "") -> str:
@@ -113,3 +119,105 @@ def test_two_workers_share_a_film_and_the_output_is_the_local_encode(
     assert "farm: tcp://127.0.0.1" in status and "2 worker(s)" in status, status
     shown = ltd.ctl("farm").stdout
     assert "w1" in shown and "w2" in shown and "pieces done" in shown, shown
+
+
+def remote_done(ltd: Ltd) -> int:
+    return sum(m["done"] for m in ltd.request("farm").get("members", []))
+
+
+def test_a_worker_killed_mid_piece_loses_nothing(
+    farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
+) -> None:
+    farm.start_scheduler()
+    farm.start_worker("w1")
+    farm.start_worker("w2")
+    ltd = ltd_factory(farm_config(farm)).start()
+    wait_members(ltd, 2)
+    job_id = add(ltd, film)
+
+    def w1_encoding() -> bool:
+        return any(
+            b"ffmpeg" in Path(f"/proc/{pid}/comm").read_bytes() for pid in _alive(descendants(farm.workers["w1"].pid))
+        )
+
+    wait_until(w1_encoding, 60, "a piece on w1")
+    for pid in farm.dask_worker_pids("w1"):
+        os.kill(pid, signal.SIGKILL)
+    job = done(ltd, job_id)
+    assert job["state"] == "completed", job
+    assert video_digest(output_of(film.parent)) == local_digest  # every frame, as a local encode
+
+
+def _alive(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}/comm").exists()]
+
+
+def test_ltd_killed_mid_job_reuses_the_pieces_workers_finished(
+    farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
+) -> None:
+    farm.start_scheduler()
+    farm.start_worker("w1")
+    farm.start_worker("w2")
+    ltd = ltd_factory(farm_config(farm)).start()
+    wait_members(ltd, 2)
+    job_id = add(ltd, film)
+    wait_until(lambda: remote_done(ltd) >= 2, 60, "two remote pieces")
+    ltd.kill_group()
+    recorded = state_checkpoint(film.parent).get("pieces", {})
+    assert len(recorded) >= 2
+    ltd.start()
+    job = done(ltd, job_id)
+    assert job["state"] == "completed", job
+    log = ltd.log.read_text()
+    left = [int(line.split(": ")[-1].split()[0]) for line in log.splitlines() if "pieces to encode" in line][-1]
+    assert left <= 15 - len(recorded), log  # the recorded ones (remote ones among them) were not encoded again
+    assert video_digest(output_of(film.parent)) == local_digest
+
+
+def test_scheduler_gone_mid_job_encodes_here_then_the_farm_again(
+    farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
+) -> None:
+    farm.start_scheduler()
+    farm.start_worker("w1")
+    farm.start_worker("w2")
+    ltd = ltd_factory(farm_config(farm)).start()
+    wait_members(ltd, 2)
+    job_id = add(ltd, film)
+    wait_until(lambda: remote_done(ltd) >= 1, 60, "a remote piece")
+    farm.stop_scheduler()
+    before = len(state_checkpoint(film.parent).get("pieces", {}))
+    wait_until(lambda: "encoding here meanwhile" in ltd.ctl("status").stdout, 30, "status to say so")
+    wait_until(lambda: len(state_checkpoint(film.parent).get("pieces", {})) >= before + 1, 60, "a piece encoded here")
+    ltd.request("pause", {"ids": [job_id]})
+    farm_done = remote_done(ltd)
+    farm.start_scheduler()
+    wait_members(ltd, 2, timeout=90)
+    ltd.request("resume", {"ids": [job_id]})
+    job = done(ltd, job_id)
+    assert job["state"] == "completed", job
+    assert remote_done(ltd) > farm_done  # the workers got pieces again
+    assert video_digest(output_of(film.parent)) == local_digest
+
+
+def test_mismatched_workers_are_refused_and_the_job_completes(
+    farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, tmp_path: Path, ffmpeg: str
+) -> None:
+    other = tmp_path / "other-ffmpeg"
+    other.write_text(f'#!/bin/sh\nif [ "$2" = -version ]; then echo "ffmpeg version 0.0-other"; exit 0; fi\n'
+                     f'exec {ffmpeg} "$@"\n')  # fmt: skip
+    other.chmod(0o755)
+    farm.start_scheduler()
+    farm.start_worker("good")
+    farm.start_worker("otherbuild", "--ffmpeg", str(other))
+    farm.start_worker("blind", user=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+    config = farm_config(farm).replace("piece_workers = 1", f'piece_workers = 1\nlibrary_roots = ["{film.parent}"]')
+    ltd = ltd_factory(config).start()
+    state = wait_members(ltd, 1, refused=2)
+    job = done(ltd, add(ltd, film))
+    assert job["state"] == "completed", job
+    state = ltd.request("farm")
+    assert [m["name"] for m in state["members"]] == ["good"] and state["members"][0]["done"] >= 1, state
+    why = {r["name"]: r["reason"] for r in state["refused_workers"]}
+    assert "another ffmpeg build" in why["otherbuild"] and "cannot read" in why["blind"], why
+    shown = ltd.ctl("farm").stdout
+    assert "refused otherbuild" in shown and "refused blind" in shown, shown
