@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from lazy_transcode import __version__
 from lazy_transcode.farm.build import ffmpeg_build
@@ -51,9 +49,7 @@ def checks(ffmpeg: str) -> dict[str, object]:
 
 
 def dask_command(args: argparse.Namespace, nthreads: int) -> list[str]:
-    dask = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
-    cmd = [dask] if dask else [sys.executable, "-m", "distributed.cli.dask_worker"]
-    cmd += ["worker"] if dask else []
+    cmd = [sys.executable, "-m", "distributed.cli.dask_worker"]  # this very Python: the same lazy-transcode
     cmd += [args.scheduler, "--nworkers", str(args.nworkers), "--nthreads", str(nthreads),
             "--resources", f"piece={nthreads}", "--no-dashboard", "--death-timeout", "30"]  # fmt: skip
     if args.name:
