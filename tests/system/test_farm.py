@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -223,3 +224,45 @@ def test_mismatched_workers_are_refused_and_the_job_completes(
     assert "another ffmpeg build" in why["otherbuild"] and "cannot read" in why["blind"], why
     shown = ltd.ctl("farm").stdout
     assert "refused otherbuild" in shown and "refused blind" in shown, shown
+
+
+def make_certs(folder: Path, name: str) -> dict[str, str]:
+    """A CA of its own and one certificate it signed (for 127.0.0.1), with the openssl CLI."""
+    folder.mkdir()
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ext = folder / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    for cmd in (
+        ["req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", f"/CN={name}-ca"],
+        ["req", *ec, "-keyout", "node.key", "-out", "node.csr", "-subj", f"/CN={name}-node"],
+        ["x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+         "node.pem", "-days", "2", "-extfile", "ext.cnf"],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *cmd], cwd=folder, check=True, capture_output=True)
+    return {"ca": str(folder / "ca.pem"), "cert": str(folder / "node.pem"), "key": str(folder / "node.key")}
+
+
+def tls_flags(certs: dict[str, str]) -> list[str]:
+    return ["--tls-ca-file", certs["ca"], "--tls-cert", certs["cert"], "--tls-key", certs["key"]]
+
+
+def test_with_tls_a_worker_without_the_farms_certificate_cannot_join(
+    farm: Farm, ltd_factory: Callable[..., Ltd], tmp_path: Path
+) -> None:
+    good = make_certs(tmp_path / "good", "farm")
+    rogue = make_certs(tmp_path / "rogue", "rogue")
+    farm.tls = tls_flags(good)
+    farm.start_scheduler()
+    farm.start_worker("member", *tls_flags(good))
+    farm.start_worker("intruder", *tls_flags(rogue))
+    config = FAST_DEFAULTS + (
+        f'\n[farm]\nscheduler = "{farm.address}"\ntls_ca_file = "{good["ca"]}"\ntls_cert = "{good["cert"]}"\n'
+        f'tls_key = "{good["key"]}"\n'
+    )
+    ltd = ltd_factory(config).start()
+    state = wait_members(ltd, 1)
+    wait_until(lambda: "certificate" in farm.log("intruder").lower() or "ssl" in farm.log("intruder").lower(), 30,
+               "the intruder's TLS failure")  # fmt: skip
+    state = ltd.request("farm")
+    assert [m["name"] for m in state["members"]] == ["member"] and not state["refused_workers"], state
+    assert state["tls"] and "(no TLS)" not in ltd.ctl("status").stdout
