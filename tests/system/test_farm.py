@@ -266,3 +266,22 @@ def test_with_tls_a_worker_without_the_farms_certificate_cannot_join(
     state = ltd.request("farm")
     assert [m["name"] for m in state["members"]] == ["member"] and not state["refused_workers"], state
     assert state["tls"] and "(no TLS)" not in ltd.ctl("status").stdout
+
+
+def test_cancel_ends_the_pieces_running_on_workers(farm: Farm, ltd_factory: Callable[..., Ltd], film: Path) -> None:
+    farm.start_scheduler()
+    farm.start_worker("w1")
+    farm.start_worker("w2")
+    ltd = ltd_factory(farm_config(farm)).start()
+    wait_members(ltd, 2)
+    job_id = add(ltd, film)
+
+    def on_workers() -> list[int]:
+        pids = [p for name in ("w1", "w2") for p in _alive(descendants(farm.workers[name].pid))]
+        return [p for p in pids if b"ffmpeg" in Path(f"/proc/{p}/comm").read_bytes()]
+
+    wait_until(lambda: bool(on_workers()), 60, "a piece on a worker")
+    ltd.request("cancel", {"ids": [job_id]})
+    wait_until(lambda: not on_workers(), 10, "no ffmpeg left on the workers")
+    ltd.wait_job(job_id, lambda j: j["state"] == "cancelled", timeout=20)
+    assert not list(film.parent.glob(".lazy_transcode_state/*.work/pieces/*"))
