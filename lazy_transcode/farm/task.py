@@ -76,7 +76,7 @@ def encode_piece(spec: dict[str, Any]) -> dict[str, Any]:
         build = ffmpeg_build(checks["ffmpeg"])
         if build != checks["build"]:
             return {**result, "error": "its ffmpeg changed since ltworker started"}
-        asyncio.run(_encode(spec, source, part, checks["ffmpeg"], control))
+        asyncio.run(_encode(spec, source, part, checks.get("run") or checks["ffmpeg"], control))
     except JobStopped:
         return {**result, "error": "cancelled"}
     except RunFailed as exc:

@@ -12,10 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from lazy_transcode import __version__
 from lazy_transcode.farm.build import ffmpeg_build
@@ -42,10 +46,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def checks(ffmpeg: str) -> dict[str, object]:
-    """What ltd compares with its own before it sends this worker a piece."""
+def checks(ffmpeg: str, scratch: Path) -> dict[str, object]:
+    """What ltd compares with its own before it sends this worker a piece, and what the pieces run."""
     exe = ffmpeg_exe(ffmpeg or None)
-    return {"version": __version__, "ffmpeg": exe, "build": ffmpeg_build(exe)}
+    return {"version": __version__, "ffmpeg": exe, "build": ffmpeg_build(exe), "run": dying_with_worker(exe, scratch)}
+
+
+def dying_with_worker(exe: str, scratch: Path) -> str:
+    """An ffmpeg that gets SIGKILL when the worker process dies (even by SIGKILL), so a dead worker
+    leaves no ffmpeg behind: `setpriv --pdeathsig`, where util-linux has it; else ffmpeg itself."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or subprocess.run([setpriv, "--pdeathsig", "KILL", "true"], check=False).returncode:
+        return exe
+    wrapper = scratch / "ffmpeg"
+    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(setpriv)} --pdeathsig KILL {shlex.quote(exe)} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
 
 
 def dask_command(args: argparse.Namespace, nthreads: int) -> list[str]:
@@ -64,8 +80,9 @@ def dask_command(args: argparse.Namespace, nthreads: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="ltworker-"))
     try:
-        found = checks(args.ffmpeg)
+        found = checks(args.ffmpeg, scratch)
     except (FFmpegError, OSError, subprocess.SubprocessError) as exc:
         sys.exit(f"ltworker: {exc}")
     nthreads = args.nthreads or len(os.sched_getaffinity(0))
@@ -92,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
             break
         print(f"ltworker: the dask worker ended ({code}); starting it again in {RESTART_DELAY:g} s", flush=True)
         time.sleep(RESTART_DELAY)
+    shutil.rmtree(scratch, ignore_errors=True)
     sys.exit(0)
 
 

@@ -143,8 +143,14 @@ def test_a_worker_killed_mid_piece_loses_nothing(
         )
 
     wait_until(w1_encoding, 60, "a piece on w1")
-    for pid in farm.dask_worker_pids("w1"):
+    encoding = [
+        p for p in _alive(descendants(farm.workers["w1"].pid)) if b"ffmpeg" in Path(f"/proc/{p}/comm").read_bytes()
+    ]
+    killed = farm.dask_worker_pids("w1")
+    assert killed
+    for pid in killed:
         os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not _alive(encoding), 10, "the dead worker's ffmpeg to end")  # no orphan
     job = done(ltd, job_id)
     assert job["state"] == "completed", job
     assert video_digest(output_of(film.parent)) == local_digest  # every frame, as a local encode
