@@ -298,7 +298,8 @@ class PieceEncoder:
         missing = [p for p in plans if p.index not in good]
         if missing:
             remote = self.job.remote
-            farm = RemoteLanes(self, remote) if remote is not None else None
+            # A hardware encoder's pieces stay here: a worker's GPU would be another encoder.
+            farm = RemoteLanes(self, remote) if remote is not None and not self.profile.hardware else None
             local = self._lane_count(len(missing))
             if farm is not None and remote is not None and remote.slots() and remote.local_pieces is not None:
                 local = min(remote.local_pieces, len(missing))

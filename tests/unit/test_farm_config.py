@@ -57,3 +57,35 @@ def test_bad_values_name_the_key(table: dict[str, object], message: str) -> None
 def test_the_daemon_config_carries_the_farm() -> None:
     cfg = build_config({"farm": {"scheduler": "tcp://h:8786", "insecure": True, "local_pieces": 0}}, env={})
     assert cfg.farm.scheduler == "tcp://h:8786" and cfg.farm.local_pieces == 0
+
+
+def test_a_worker_that_fails_the_same_piece_twice_is_refused_with_why() -> None:
+    from lazy_transcode.farm.client import FarmClient, Worker
+
+    farm = FarmClient(parse_farm({"scheduler": "tcp://h:1", "insecure": True}), None, [])
+    farm.client, farm.error = object(), None
+    farm.workers["tcp://w:1"] = Worker(name="w1", address="tcp://w:1", cores=2)
+    assert farm.slots() == 2
+    failed = {"worker": "tcp://w:1", "source": "/srv/film.mkv", "piece": 7}
+    farm._failed(failed, "cancelled")  # a cancel is no failure
+    farm._failed(failed, "piece 7 failed: exit 1")
+    assert farm.slots() == 2
+    farm._failed({**failed, "piece": 8}, "piece 8 failed: exit 1")  # another piece: still one each
+    assert farm.slots() == 2
+    farm._failed(failed, "piece 7 failed: exit 1")
+    assert farm.slots() == 0
+    assert farm.status()["refused_workers"] == [
+        {"name": "w1", "address": "tcp://w:1", "reason": "failed piece 7 of film.mkv twice: piece 7 failed: exit 1"}
+    ]
+
+
+def test_ltctl_and_a_daemon_without_a_farm_never_import_dask() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lazy_transcode.ctl.app, lazy_transcode.daemon.service, lazy_transcode.daemon.config; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
