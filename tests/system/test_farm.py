@@ -207,6 +207,11 @@ def test_scheduler_gone_mid_job_encodes_here_then_the_farm_again(
     assert video_digest(output_of(film.parent)) == local_digest
 
 
+def _can_unshare() -> bool:
+    return subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or not _can_unshare(), reason="needs mount namespaces (root)")
 def test_mismatched_workers_are_refused_and_the_job_completes(
     farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, tmp_path: Path, ffmpeg: str
 ) -> None:
@@ -252,6 +257,7 @@ def tls_flags(certs: dict[str, str]) -> list[str]:
     return ["--tls-ca-file", certs["ca"], "--tls-cert", certs["cert"], "--tls-key", certs["key"]]
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="makes its certificates with the openssl CLI")
 def test_with_tls_a_worker_without_the_farms_certificate_cannot_join(
     farm: Farm, ltd_factory: Callable[..., Ltd], tmp_path: Path
 ) -> None:
