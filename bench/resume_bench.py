@@ -1,27 +1,19 @@
 """Resumable pieces vs one plain ffmpeg encode, and killed-at-50%-and-resumed vs uninterrupted.
 
-Prints, for one input in one run: wall and size ratios of the piecewise encode (`lazy-transcode`, the
-real program, from start to the placed and verified file) against one plain ffmpeg command with the
-same encoder arguments and the audio copied (goals <= 1.02 and <= 1.01), the CPU-time ratio, and the
-wall ratio of an encode whose process group is SIGKILLed as soon as it reports 50 % and which is then
-resumed, against the uninterrupted one (goal <= 1.05).
+Prints, for one input in one run: the wall, CPU-time and video-size ratios of the piecewise encode
+(`lazy-transcode`, the real program, from start to the placed and verified file, with its defaults:
+`--verify full` and `piece_workers = auto`) against one plain ffmpeg command with the same encoder
+arguments and the audio copied. Goals at 1280x720, libx265 medium (the product's default): wall
+<= 1.03, CPU <= 1.05, video size <= 1.01; at `--size 640x360 --preset ultrafast`: wall <= 1.05.
 
-The piecewise encode is measured twice: with `--verify quick` (the encode itself, checked for frames,
-timestamps and streams) and with the default `--verify full`, which also decodes every frame of the
-output before placing it, work that plain ffmpeg does not do (about 5 % of the CPU time at 720p).
+The piecewise encode is also measured with `--verify quick` (no decode of the written pieces) and with
+`--piece-workers 1` (one piece at a time, as 0.1.0 did). A third run is SIGKILLed (its whole process
+group) as soon as it reports 50 % and resumed, both with `--piece-workers 2`: the bench prints whether
+its video is the uninterrupted run's byte for byte, its wall ratio, and the frames each kill lost
+(reported done, encoded again).
 
-A kill costs the piece in flight (on average half a piece, at most 10 s or 240 frames of source, plus
-the frames inside the encoder's look-ahead) and about half a second of restart, whatever the length of
-the file: the resume ratio is that loss over the whole encode. The default input is therefore three
-minutes (19 pieces) of real footage at 1280x720, still far shorter than the films the daemon is for,
-encoded with libx265 at its default preset (medium), what the product does by default. `--seconds 60`
-(7 pieces) puts one piece at 1/7 of the work. `--size 640x360 --preset ultrafast` shows the worst
-case of the wall ratio: the fixed cost of a run (start, probe, assembly; about half a second) weighs
-most there, and at so few CTU rows a fresh x265 needs a few frames to fill its frame-thread pipeline at
-every piece.
-
-Plain, piecewise and killed-and-resumed encodes alternate `--repeat` times and the fastest of each is
-compared, so a noisy neighbour on a small machine cannot decide a ratio; every run's time is printed.
+Plain and piecewise encodes alternate `--repeat` times and the fastest of each is compared, so a noisy
+neighbour on a small machine cannot decide a ratio; every run's time is printed.
 """
 
 from __future__ import annotations
@@ -145,9 +137,25 @@ def video_bytes(path: Path) -> int:
         return sum(p.size for p in container.demux(container.streams.video[0]) if p.size)
 
 
+def video_digest(path: Path) -> str:
+    """SHA-256 of the video stream's codec parameters and packets (the container and audio left out)."""
+    import hashlib
+
+    import av
+
+    digest = hashlib.sha256()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        digest.update(bytes(stream.codec_context.extradata or b""))
+        for packet in container.demux(stream):
+            if packet.size:
+                digest.update(bytes(packet))
+    return digest.hexdigest()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=180)
+    parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--qp", type=int, default=28)
@@ -161,10 +169,11 @@ def main() -> None:
         source = work / "src.mp4"
         make_source(source, opts.seconds, opts.size)
         total = scan_video_frames(source).frame_count
-        walls: dict[str, list[float]] = {"plain": [], "quick": [], "pieces": [], "resumed": []}
+        walls: dict[str, list[float]] = {"plain": [], "pieces": [], "quick": [], "one-lane": [], "resumed": []}
         cpus: dict[str, list[float]] = {name: [] for name in walls}
         kill_percents: list[float] = []
         lost_frames: list[int] = []
+        variants = {"pieces": [], "quick": ["--verify", "quick"], "one-lane": ["--piece-workers", "1"]}
 
         def fresh_copy(name: str) -> Path:
             folder = work / name
@@ -177,17 +186,14 @@ def main() -> None:
             cpu = children_cpu()
             walls["plain"].append(plain_encode(source, work / "plain.mkv", opts.qp, opts.preset))
             cpus["plain"].append(children_cpu() - cpu)
-            copy = fresh_copy(f"quick{n}")
-            cpu = children_cpu()
-            walls["quick"].append(pieces_encode(copy, [*cli_args, "--verify", "quick"]))
-            cpus["quick"].append(children_cpu() - cpu)
-            copy = fresh_copy(f"pieces{n}")
-            cpu = children_cpu()
-            walls["pieces"].append(pieces_encode(copy, cli_args))
-            cpus["pieces"].append(children_cpu() - cpu)
+            for name, extra in variants.items():
+                copy = fresh_copy(f"{name}{n}")
+                cpu = children_cpu()
+                walls[name].append(pieces_encode(copy, [*cli_args, *extra]))
+                cpus[name].append(children_cpu() - cpu)
             copy = fresh_copy(f"killed{n}")
             cpu = children_cpu()
-            resumed_wall, percent, lost = killed_and_resumed(copy, cli_args, total)
+            resumed_wall, percent, lost = killed_and_resumed(copy, [*cli_args, "--piece-workers", "2"], total)
             walls["resumed"].append(resumed_wall)
             cpus["resumed"].append(children_cpu() - cpu)
             kill_percents.append(percent)
@@ -196,25 +202,31 @@ def main() -> None:
         best_cpu = {k: min(v) for k, v in cpus.items()}
         plain_out, pieces_out = work / "plain.mkv", work / "pieces0" / f"src_q{opts.qp}.mkv"
         resumed_outs = [work / f"killed{n}" / f"src_q{opts.qp}.mkv" for n in range(opts.repeat)]
+        cores = len(os.sched_getaffinity(0))
 
         print(f"input: {opts.seconds} s of real footage at {opts.size} with audio; libx265 -preset {opts.preset}, "
-              f"quality {opts.qp}; {os.cpu_count()} CPUs; fastest of {opts.repeat}")  # fmt: skip
+              f"quality {opts.qp}; {cores} CPUs; fastest of {opts.repeat}")  # fmt: skip
         for name, values in walls.items():
-            print(f"  {name:8} wall {[round(w, 2) for w in values]} s, CPU {[round(c, 1) for c in cpus[name]]} s")
+            use = best_cpu[name] / best[name] / cores
+            print(f"  {name:8} wall {[round(w, 2) for w in values]} s, CPU {[round(c, 1) for c in cpus[name]]} s, "
+                  f"CPU utilisation {use:.0%}")  # fmt: skip
         wall, cpu = (lambda a, b: best[a] / best[b]), (lambda a, b: best_cpu[a] / best_cpu[b])
-        print(f"pieces (--verify quick) vs plain: wall ratio {wall('quick', 'plain'):.3f} (goal <= 1.02), "
-              f"CPU time ratio {cpu('quick', 'plain'):.3f} (user + system of every process)")  # fmt: skip
-        print(f"pieces (default --verify full: every frame decoded, too) vs plain: wall ratio "
-              f"{wall('pieces', 'plain'):.3f}, CPU time ratio {cpu('pieces', 'plain'):.3f}")  # fmt: skip
-        print(f"size ratio {pieces_out.stat().st_size / plain_out.stat().st_size:.4f} (goal <= 1.01; "
-              f"video stream alone {video_bytes(pieces_out) / video_bytes(plain_out):.4f})")  # fmt: skip
-        same = all(out.stat().st_size == pieces_out.stat().st_size for out in resumed_outs)
-        print(f"killed at {', '.join(f'{p:.1f}' for p in kill_percents)} % + resumed vs uninterrupted: wall ratio "
-              f"{wall('resumed', 'pieces'):.3f} (goal <= 1.05; {best['resumed'] - best['pieces']:+.1f} s), "
-              f"CPU time ratio {cpu('resumed', 'pieces'):.3f}; "
-              f"output size {'identical' if same else 'differs'}")  # fmt: skip
+        video = video_bytes(pieces_out) / video_bytes(plain_out)
+        print(f"pieces (defaults: --verify full, piece_workers auto) vs plain: "
+              f"wall ratio {wall('pieces', 'plain'):.3f} "
+              f"(goal <= 1.03 at 720p medium, <= 1.05 at 360p ultrafast), CPU time ratio "
+              f"{cpu('pieces', 'plain'):.3f} (goal <= 1.05), video size ratio {video:.4f} (goal <= 1.01; "
+              f"whole file {pieces_out.stat().st_size / plain_out.stat().st_size:.4f})")  # fmt: skip
+        print(
+            f"  --verify quick: wall {wall('quick', 'plain'):.3f}, CPU {cpu('quick', 'plain'):.3f}; "
+            f"--piece-workers 1: wall {wall('one-lane', 'plain'):.3f}, CPU {cpu('one-lane', 'plain'):.3f}"
+        )
+        same = all(video_digest(out) == video_digest(pieces_out) for out in resumed_outs)
+        print(f"killed at {', '.join(f'{p:.1f}' for p in kill_percents)} % + resumed (--piece-workers 2) vs "
+              f"uninterrupted: wall ratio {wall('resumed', 'pieces'):.3f} ({best['resumed'] - best['pieces']:+.1f} s), "
+              f"CPU time ratio {cpu('resumed', 'pieces'):.3f}; video {'identical' if same else 'DIFFERS'}")  # fmt: skip
         print(f"each kill lost {', '.join(map(str, lost_frames))} frames reported done, of {total} "
-              f"({max(lost_frames) / total:.1%} at most; a piece has up to 240), plus its look-ahead")  # fmt: skip
+              f"({max(lost_frames) / total:.1%} at most), plus the frames in the encoders' look-ahead")  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

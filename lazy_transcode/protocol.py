@@ -210,6 +210,7 @@ def _known_states(states: list[str]) -> list[str]:
 
 _IDS = Arg((list,), [], bounds=JOB_ID_RANGE, max_len=MAX_IDS, items=int)
 _SELECTION = {"ids": _IDS, "all": Arg((bool,), False)}
+_FLAG = Arg((bool,), False)
 
 DECLARED = (
     Command(
@@ -227,10 +228,18 @@ DECLARED = (
     ),
     Command("list", {"states": Arg((list,), [], max_len=16, items=str, check=_known_states)}),
     Command("status", {"id": Arg((int,), None, bounds=JOB_ID_RANGE)}),
-    Command("pause", _SELECTION, needs=("ids", "all"), needs_message="give job ids or all"),
-    Command("resume", _SELECTION, needs=("ids", "all"), needs_message="give job ids or all"),
+    # after_current: running jobs finish and no new one starts (until `resume --all`)
+    Command(
+        "pause",
+        {**_SELECTION, "after_current": _FLAG},
+        needs=("ids", "all", "after_current"),
+        needs_message="give job ids or all, or after_current",
+    ),
+    # now: run the given jobs at once, outside the schedule's windows and the holds
+    Command("resume", {**_SELECTION, "now": _FLAG}, needs=("ids", "all"), needs_message="give job ids or all"),
     Command("cancel", {"ids": _IDS}, needs=("ids",), needs_message="give job ids"),
     Command("ping"),
+    Command("library"),
     Command("farm"),
 )
 COMMAND_SPECS: dict[str, Command] = {command.name: command for command in DECLARED}

@@ -182,6 +182,8 @@ def list_jobs(
     sys.stdout.write(render_table(headers, rows, right=(0, 4, 5, 6), bold=sys.stdout.isatty()))
     if result.get("held"):
         print("queue held (ltctl resume --all releases it)")
+    for line in schedule_lines(result.get("schedule") or {}, inside=False):
+        print(line)
     unsaved = sum(1 for row in result.get("jobs", []) if shown_state(row) != row["state"])
     if unsaved:
         print("* not saved in the queue yet: after a restart ltd has the job as it last saved it")
@@ -236,6 +238,11 @@ def status(
         print(f"ltd {d['version']} (pid {d['pid']}), up {fmt_eta(d['uptime'])}")
         print(f"workers: {d['workers']} ({d['running']} running){'; queue held' if d['held'] else ''}")
         print(f"jobs: {counts}")
+        for line in schedule_lines(d.get("schedule") or {}):
+            print(line)
+        for lib in d.get("libraries") or []:
+            if not lib.get("reachable", True):
+                print(f"library {lib['path']}: unreachable ({lib.get('error')}); nothing is queued from it")
         if d.get("queue_error"):
             print(f"queue error: {queue_error_line(d['queue_error'], d.get('unsaved', 0))}")
         if d.get("farm"):
@@ -262,6 +269,24 @@ def status(
         print(f"last error: {j['error']}")
 
 
+def schedule_lines(schedule: dict[str, Any], inside: bool = True) -> list[str]:
+    """`outside schedule, next window 01:00` (`inside`: also that a window is open), and the holds of
+    `pause --after-current` and `resume --now`."""
+    lines = []
+    if schedule.get("windows"):
+        windows = ", ".join(schedule["windows"])
+        if schedule.get("open"):
+            if inside:
+                lines.append(f"schedule: inside a window ({windows})")
+        else:
+            lines.append(f"schedule: outside schedule, next window {schedule.get('next_window')} ({windows})")
+    if schedule.get("after_current"):
+        lines.append("after current: running jobs finish, no new one starts (ltctl resume --all releases it)")
+    if schedule.get("forced"):
+        lines.append(f"run now (resume --now): {' '.join(map(str, schedule['forced']))}")
+    return lines
+
+
 @app.command()
 def farm(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """The farm's workers: cores, pieces done, current piece; refused workers and why."""
@@ -284,10 +309,13 @@ def pause(
     ctx: typer.Context,
     jobs: Annotated[list[int] | None, typer.Argument(help="Job ids.")] = None,
     all_jobs: Annotated[bool, typer.Option("--all", help="Every job, and hold the queue.")] = False,
+    after_current: Annotated[
+        bool, typer.Option("--after-current", help="Let running jobs finish; start no new one (until resume --all).")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Pause jobs at once (their ffmpeg is stopped; no CPU while paused)."""
-    _pause_resume(ctx, "pause", jobs, all_jobs, json_out)
+    _pause_resume(ctx, "pause", jobs, all_jobs, json_out, {"after_current": True} if after_current else {})
 
 
 @app.command()
@@ -295,23 +323,31 @@ def resume(
     ctx: typer.Context,
     jobs: Annotated[list[int] | None, typer.Argument(help="Job ids.")] = None,
     all_jobs: Annotated[bool, typer.Option("--all", help="Every paused job, and release the queue.")] = False,
+    now: Annotated[bool, typer.Option("--now", help="Run these jobs at once, outside the schedule too.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Resume paused jobs."""
-    _pause_resume(ctx, "resume", jobs, all_jobs, json_out)
+    if now and (all_jobs or not jobs):
+        raise typer.BadParameter("resume --now takes job ids (not --all)")
+    _pause_resume(ctx, "resume", jobs, all_jobs, json_out, {"now": True} if now else {})
 
 
-def _pause_resume(ctx: typer.Context, cmd: str, jobs: list[int] | None, all_jobs: bool, json_out: bool) -> None:
+def _pause_resume(
+    ctx: typer.Context, cmd: str, jobs: list[int] | None, all_jobs: bool, json_out: bool, extra: dict[str, bool]
+) -> None:
     settings = _settings(ctx, json_out)
-    if not jobs and not all_jobs:
-        raise typer.BadParameter("give job ids or --all")
-    result = call(settings, cmd, {"ids": jobs or [], "all": all_jobs})
+    if not jobs and not all_jobs and not extra.get("after_current"):
+        raise typer.BadParameter("give job ids or --all" + (" or --after-current" if cmd == "pause" else ""))
+    result = call(settings, cmd, {"ids": jobs or [], "all": all_jobs, **extra})
     if settings.json:
         emit_json(result)
         return
     done = result.get("paused" if cmd == "pause" else "resumed", [])
     verb = "paused" if cmd == "pause" else "resumed"
-    print(f"{verb}: {' '.join(map(str, done))}" if done else f"nothing to {cmd}")
+    if done or not extra.get("after_current"):
+        print(f"{verb}: {' '.join(map(str, done))}" if done else f"nothing to {cmd}")
+    if extra.get("after_current"):
+        print("after current: running jobs finish, no new one starts (ltctl resume --all releases it)")
     if all_jobs:
         print("queue held" if result.get("held") else "queue released")
 
@@ -330,6 +366,47 @@ def cancel(
     else:
         done = result.get("cancelled", [])
         print(f"cancelled: {' '.join(map(str, done))}" if done else "nothing cancelled")
+
+
+@app.command()
+def library(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """The libraries ltd looks after: last scan, files seen, queued, done, skipped, reachable or not."""
+    settings = _settings(ctx, json_out)
+    result = call(settings, "library")
+    if settings.json:
+        emit_json(result)
+        return
+    libraries = result.get("libraries", [])
+    if not libraries:
+        print("no libraries configured ([[library]] in ltd's config)")
+        return
+    rows = [
+        (
+            lib["path"],
+            "yes" if lib["reachable"] else "NO",
+            "inotify" if lib.get("watching") else f"every {fmt_eta(lib.get('scan_interval'))}",
+            fmt_time(lib.get("last_scan")),
+            *(str(lib.get(k, 0)) for k in ("seen", "queued", "done", "skipped", "pending")),
+        )
+        for lib in libraries
+    ]
+    headers = ("LIBRARY", "REACHABLE", "WATCH", "LAST SCAN", "SEEN", "QUEUED", "DONE", "SKIPPED", "SETTLING")
+    # the path goes last: render_table leaves the last column unpadded
+    rows = [(*row[1:], row[0]) for row in rows]
+    sys.stdout.write(render_table((*headers[1:], headers[0]), rows, right=(3, 4, 5, 6, 7), bold=sys.stdout.isatty()))
+    for lib in libraries:
+        if lib.get("error"):
+            print(f"{lib['path']}: {lib['error']}")
+        elif lib.get("watch_error"):
+            print(f"{lib['path']}: {lib['watch_error']}")
+
+
+def fmt_time(epoch: float | None) -> str:
+    if epoch is None:
+        return "never"
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
 @app.command()

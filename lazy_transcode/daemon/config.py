@@ -15,14 +15,27 @@ from typing import Any
 
 from lazy_transcode import endpoints
 from lazy_transcode.daemon import paths
+from lazy_transcode.daemon.timetable import Timetable, WindowError
 from lazy_transcode.farm.config import FarmConfig, parse_farm
+from lazy_transcode.library.settings import LibraryConfigError, LibrarySettings, parse_libraries
 from lazy_transcode.options import JobOptions, OptionError
 
 EX_CONFIG = 78
 KEYS = (
-    "socket", "events_socket", "state_dir", "workers", "checkpoint_interval", "library_roots", "ffmpeg", "defaults",
-    "piece_workers", "farm",
-)  # fmt: skip
+    "socket",
+    "events_socket",
+    "state_dir",
+    "workers",
+    "checkpoint_interval",
+    "library_roots",
+    "ffmpeg",
+    "defaults",
+    "piece_workers",
+    "library",
+    "schedule",
+    "farm",
+)
+SCHEDULE_KEYS = ("windows",)
 
 
 class ConfigError(Exception):
@@ -40,6 +53,8 @@ class Config:
     ffmpeg: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
     piece_workers: int | None = None  # None: auto
+    libraries: list[LibrarySettings] = field(default_factory=list)
+    timetable: Timetable = field(default_factory=Timetable)
     farm: FarmConfig = field(default_factory=FarmConfig)
     source: Path | None = None
 
@@ -135,6 +150,13 @@ def build_config(
         ):
             raise ConfigError(f'piece_workers: must be "auto" or an integer from 1 to 64, not {piece_workers!r}')
         try:
+            libraries = parse_libraries(merged.get("library", []), defaults)
+        except LibraryConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        if resolved_roots:  # restricted roots: the libraries are roots too (none: any path already is)
+            resolved_roots += [lib.path for lib in libraries if lib.path not in resolved_roots]
+        timetable = _timetable(merged.get("schedule", {}))
+        try:
             farm = parse_farm(merged.get("farm", {}))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
@@ -150,6 +172,8 @@ def build_config(
         ffmpeg=ffmpeg,
         defaults=dict(defaults),
         piece_workers=None if piece_workers == "auto" else piece_workers,
+        libraries=libraries,
+        timetable=timetable,
         farm=farm,
         source=source,
     )
@@ -161,6 +185,22 @@ def _check_defaults(defaults: dict[str, Any]) -> None:
         JobOptions.from_dict(defaults)
     except OptionError as exc:
         raise ConfigError(f"defaults: {exc}") from None
+
+
+def _timetable(schedule: Any) -> Timetable:
+    """`[schedule] windows`, each checked; the message names the key and the window."""
+    if not isinstance(schedule, dict):
+        raise ConfigError("schedule: must be a table ([schedule] windows = [...])")
+    for key in schedule:
+        if key not in SCHEDULE_KEYS:
+            raise ConfigError(f"schedule: unknown key {key!r} (known: {', '.join(SCHEDULE_KEYS)})")
+    windows = schedule.get("windows", [])
+    if not isinstance(windows, list):
+        raise ConfigError('schedule.windows: must be a list like ["01:00-07:00", "sat 00:00-24:00"]')
+    try:
+        return Timetable.parse(windows)
+    except WindowError as exc:
+        raise ConfigError(f"schedule.windows: {exc}") from None
 
 
 def load_config(

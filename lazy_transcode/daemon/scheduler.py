@@ -3,7 +3,13 @@
 Every state change goes through `Scheduler.transition`: checked against the table of
 `lazy_transcode.daemon.states`, committed to the queue store, then announced, so what a client was told
 is what a restart finds. A paused running job keeps its (SIGSTOPped) ffmpeg and does not count against
-`workers`; `pause --all` also holds the queue (persisted), so nothing new starts until `resume --all`.
+`workers`; `pause --all` also holds the queue (persisted), so nothing new starts until `resume --all`;
+`pause --after-current` holds it too (persisted) but lets running jobs finish.
+
+Outside the `[schedule]` windows nothing starts, and a window that closes asks every running job to stop
+at its checkpoint (its ffmpeg ends; a day-long SIGSTOP would hold its memory): it goes back to the queue
+and continues from its pieces in the next window. `resume --now` runs chosen jobs past the schedule and
+the holds.
 
 When the queue cannot be written (its disk is full, an I/O error, a read-only file), the daemon says so
 loudly (one error line per distinct failure, the systemd status, `ltctl status`) and holds the queue:
@@ -18,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from lazy_transcode import protocol
@@ -33,6 +41,7 @@ from lazy_transcode.daemon.queue_store import (
     state_change,
 )
 from lazy_transcode.daemon.states import IllegalTransition, check
+from lazy_transcode.daemon.timetable import Timetable, describe_next
 from lazy_transcode.daemon.unsaved import Kept, Unsaved
 from lazy_transcode.daemon.worker import ActiveJob, FileRemover, JobRunner, Outcome, execute, one_line
 from lazy_transcode.jobs.api import JobControl, JobOptions, OptionError, Progress
@@ -41,6 +50,8 @@ from lazy_transcode.protocol import FINAL_STATES, JobState
 log = logging.getLogger(__name__)
 
 HELD_KEY = "held"
+AFTER_CURRENT_KEY = "after_current"  # `pause --after-current`: running jobs finish, no new one starts
+WINDOW_TICK = 1.0  # seconds between two looks at the schedule's clock
 RETRY_INTERVAL = 5.0  # seconds between two tries to write a queue that could not be written
 
 
@@ -75,6 +86,8 @@ class Scheduler:
         checkpoint_interval: float = 10.0,
         on_change: Callable[[], None] | None = None,
         retry_interval: float = RETRY_INTERVAL,
+        timetable: Timetable | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.events = events
@@ -88,6 +101,11 @@ class Scheduler:
         self.active: dict[int, ActiveJob] = {}
         self.cancelling: set[int] = set()  # idle jobs a `cancel` is removing the files of: not to be started
         self.held = store.get_meta(HELD_KEY) == "1"
+        self.after_current = store.get_meta(AFTER_CURRENT_KEY) == "1"
+        self.timetable = timetable or Timetable()
+        self.now = now  # the schedule's clock (epoch seconds), injectable for tests
+        self.window_open = self.timetable.is_open(self._local_now())
+        self.forced: set[int] = set()  # `resume --now`: jobs that run outside the schedule and the holds
         self.closing = False
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -268,12 +286,13 @@ class Scheduler:
             self._wake.clear()
 
     def fill(self) -> None:
-        """Start queued jobs while a worker is free and the queue is neither held nor failing to be written."""
+        """Start queued jobs while a worker is free and the queue is neither held nor failing to be written;
+        outside the schedule's windows (or held) only the jobs `resume --now` asked for."""
         if self.closing or self.unsaved.error is not None:
             return
         try:
-            while self._may_start():
-                job = self.store.next_queued(exclude=[*self.active, *self.cancelling, *self.unsaved.kept])
+            while self.running_count() < self.workers:
+                job = self._next_forced() or self._next_queued()
                 if job is None:
                     return
                 self._start(job)
@@ -283,8 +302,24 @@ class Scheduler:
             self._write_failed(exc)
 
     def _may_start(self) -> bool:
-        held = self.held or self.closing or self.unsaved.error is not None
+        held = self.held or self.after_current or not self.window_open or self.closing or self.unsaved.error is not None
         return not held and self.running_count() < self.workers
+
+    def _next_queued(self) -> Job | None:
+        if not self._may_start():
+            return None
+        return self.store.next_queued(exclude=[*self.active, *self.cancelling, *self.unsaved.kept])
+
+    def _next_forced(self) -> Job | None:
+        for job_id in sorted(self.forced):
+            if job_id in self.active or job_id in self.cancelling or job_id in self.unsaved.kept:
+                continue
+            job = self.store.get(job_id)
+            if job is None or job.state in FINAL_STATES:
+                self.forced.discard(job_id)
+            elif job.state is JobState.QUEUED:
+                return job
+        return None
 
     def _start(self, job: Job) -> None:
         try:
@@ -307,6 +342,8 @@ class Scheduler:
             outcome = await execute(active, self.runner)
         finally:
             self.active.pop(active.job_id, None)
+            if not outcome.stopped or active.stopping == "cancel":
+                self.forced.discard(active.job_id)
             try:
                 if outcome.stopped:
                     if active.stopping != "cancel":
@@ -393,10 +430,34 @@ class Scheduler:
         self.wake()
         return done
 
+    def pause_after_current(self) -> None:
+        """Let the running jobs finish and start no new one (until `resume --all`)."""
+        self.ensure_writable("paused")
+        self._set_after_current(True, "nothing was paused")
+        self.wake()
+
+    def resume_now(self, ids: list[int]) -> list[int]:
+        """Run these jobs now, outside the schedule and the holds: paused ones are resumed, queued ones start."""
+        self.ensure_writable("resumed")
+        jobs = self._unfinished_jobs(ids)
+        done: list[int] = []
+        for job in jobs:
+            active = self.active.get(job.id)
+            if job.state is JobState.PAUSED:
+                self._requested(done, "resumed", job.id, JobState.RUNNING if active else JobState.QUEUED)
+                if active is not None:
+                    active.control.resume()
+            self.forced.add(job.id)
+            done.append(job.id)
+        self.wake()
+        return done
+
     def resume(self, ids: list[int], all_jobs: bool = False) -> list[int]:
         """Resume paused jobs (SIGCONT for held ffmpegs, else back to the queue); `all_jobs` also releases the queue."""
         self.ensure_writable("resumed")
         if all_jobs:
+            if self.after_current:
+                self._set_after_current(False, "nothing was resumed")
             self._set_held(False, "nothing was resumed")
             ids = [*ids, *self.store.ids_in_state(JobState.PAUSED)]
         jobs = self._unfinished_jobs(ids)
@@ -408,6 +469,9 @@ class Scheduler:
             if active is not None:
                 self._requested(done, "resumed", job.id, JobState.RUNNING)
                 active.control.resume()
+                if not self.window_open and job.id not in self.forced:  # it goes on in the next window
+                    active.stopping = "schedule"
+                    active.control.request_stop()
             else:
                 self._requested(done, "resumed", job.id, JobState.QUEUED)
             done.append(job.id)
@@ -424,6 +488,61 @@ class Scheduler:
         self.held = held
         self.events.daemon("held", held=held)
         self.on_change()
+
+    def _set_after_current(self, value: bool, refused: str) -> None:
+        try:
+            self.store.set_meta(AFTER_CURRENT_KEY, "1" if value else "0")
+        except STORE_ERRORS as exc:
+            self._write_failed(exc)
+            raise self._refusal(refused) from None
+        self.after_current = value
+        self.events.daemon("after_current", after_current=value)
+        log.info("pause --after-current %s", "set: running jobs finish, no new one starts" if value else "released")
+        self.on_change()
+
+    # --- the schedule ------------------------------------------------------------------------------
+    def _local_now(self) -> datetime:
+        return datetime.fromtimestamp(self.now())
+
+    async def follow_timetable(self, tick: float = WINDOW_TICK) -> None:
+        """Open and close the schedule's windows as the clock passes them (polled: the clock may jump)."""
+        while not self.closing:
+            self.check_window()
+            await asyncio.sleep(tick)
+
+    def check_window(self) -> None:
+        """A window that closed checkpoints and ends every running job (they wait in the queue); one that
+        opened starts them again from their checkpoints."""
+        is_open = self.timetable.is_open(self._local_now())
+        if is_open == self.window_open:
+            return
+        self.window_open = is_open
+        if is_open:
+            log.info("schedule: a window is open; queued jobs start")
+        else:
+            log.info("schedule: outside the windows (next %s); running jobs are checkpointed", self.next_window())
+            for active in list(self.active.values()):
+                if active.job_id in self.forced or active.stopping is not None or active.control.paused:
+                    continue
+                active.stopping = "schedule"
+                active.control.request_stop()
+        self.events.daemon("schedule", open=is_open, next_window=self.next_window())
+        self.on_change()
+        self.wake()
+
+    def next_window(self) -> str:
+        """When the next window opens (`01:00`), empty when one is open or there are none."""
+        at = self._local_now()
+        return describe_next(at, self.timetable.next_open(at))
+
+    def schedule_view(self) -> dict[str, Any]:
+        return {
+            "windows": [window.text for window in self.timetable.windows],
+            "open": self.window_open,
+            "next_window": self.next_window() or None,
+            "after_current": self.after_current,
+            "forced": sorted(self.forced),
+        }
 
     def _requested(self, done: list[int], verb: str, job_id: int, new: JobState, **fields: Any) -> None:
         """A change a request asked for; refused, it says which jobs were `verb` before the refusal."""

@@ -20,10 +20,12 @@ import zmq.asyncio
 from lazy_transcode.daemon.config import Config
 from lazy_transcode.daemon.context import Context
 from lazy_transcode.daemon.events import EventBus
+from lazy_transcode.daemon.libraries import Libraries
 from lazy_transcode.daemon.notify import Notifier, status_line
 from lazy_transcode.daemon.queue_store import STORE_ERRORS, QueueStore, QueueVersionError
 from lazy_transcode.daemon.scheduler import Scheduler
 from lazy_transcode.daemon.server import Access, Server, StartupError, bind, prepare_socket_dir, secure
+from lazy_transcode.daemon.timetable import clock
 from lazy_transcode.daemon.worker import FileRemover, JobRunner, engine_remover, engine_runner
 from lazy_transcode.endpoints import ipc_path
 
@@ -80,7 +82,7 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
                 counts = store.counts()
             except STORE_ERRORS:  # the queue cannot be read: the status says why, without the counts
                 counts = {}
-            text = status_line(counts, scheduler.held, scheduler.queue_error)
+            text = status_line(counts, scheduler.held, scheduler.queue_error) + _schedule_note(scheduler)
             if text != last_status[0]:
                 last_status[0] = text
                 notifier.status(text)
@@ -101,8 +103,11 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
             workers=cfg.workers,
             checkpoint_interval=cfg.checkpoint_interval,
             on_change=on_change,
+            timetable=cfg.timetable,
+            now=clock(),
         )
         ctx = Context(config=cfg, store=store, scheduler=scheduler, farm=farm)
+        ctx.libraries = Libraries(ctx)
         server = Server(ctx, router, Access.for_endpoint(cfg.socket))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -113,15 +118,19 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
             asyncio.create_task(server.run(), name="server"),
             asyncio.create_task(scheduler.run(), name="scheduler"),
         ]
+        if cfg.timetable.windows:
+            background.append(asyncio.create_task(scheduler.follow_timetable(), name="schedule"))
+        ctx.libraries.start()
         if farm is not None:
             background.append(asyncio.create_task(farm.run(), name="farm"))
         if notifier.watchdog_interval:
             background.append(asyncio.create_task(_watchdog(notifier, notifier.watchdog_interval), name="watchdog"))
-        last_status[0] = status_line(store.counts(), scheduler.held)
+        last_status[0] = status_line(store.counts(), scheduler.held) + _schedule_note(scheduler)
         notifier.ready(last_status[0])
         log.info("ltd ready on %s (events %s), state in %s", cfg.socket, cfg.events_socket, cfg.state_dir)
 
         await stop.wait()
+        await ctx.libraries.stop()
         log.info("stopping: %d job(s) to checkpoint", len(scheduler.active))
         notifier.stopping()
         if scheduler.active:
@@ -142,6 +151,12 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
         for path, inode in bound:
             _unlink_if_ours(path, inode)
     log.info("stopped")
+
+
+def _schedule_note(scheduler: Scheduler) -> str:
+    """What holds the queue besides `pause --all`, for the systemd status."""
+    note = "" if scheduler.window_open else f" (outside schedule, next window {scheduler.next_window()})"
+    return note + (" (after current)" if scheduler.after_current else "")
 
 
 def _farm_client(cfg: Config) -> Any:

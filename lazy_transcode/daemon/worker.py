@@ -46,7 +46,7 @@ class ActiveJob:
     started: float = field(default_factory=time.time)
     progress: Progress | None = None
     task: asyncio.Task[Outcome] | None = None
-    stopping: str | None = None  # "cancel" or "shutdown" once the owner asked the job to stop
+    stopping: str | None = None  # "cancel", "shutdown" or "schedule" once the owner asked the job to stop
 
     def progress_dict(self) -> dict[str, Any] | None:
         return None if self.progress is None else self.progress.to_dict()

@@ -335,6 +335,7 @@ class PieceEncoder:
                     run, source=self.reads, info=self.info, time_base=self.rec.time_base, ffmpeg=self.ffmpeg,
                     control=self.control, part_path=self._part_path, on_frames=self._on_frames,
                     encoder_for=lambda plan: self._encoder_for(lanes, lane, plan), on_piece=self._piece_encoded,
+                    name=self.source.name,
                 )  # fmt: skip
             except RunFailed as exc:
                 raise JobFailed(str(exc)) from None

@@ -62,8 +62,9 @@ def decide(
         managers = recorded_managers(source)
     except StateError as exc:  # a state folder that is a link, someone else's, unreadable: one line
         return Decision(refused=str(exc))
-    try:
-        identity = identify(source) if os.path.lexists(source) else None
+    finished = [m for m in managers if m.record.checkpoint.result is not None]
+    try:  # only a finished record is compared with the content (10 MiB read): none, no read
+        identity = identify(source) if finished and os.path.lexists(source) else None
     except OSError as exc:
         return Decision(refused=f"{source}: cannot read it ({exc.strerror or exc})")
     busy = next((m for m in managers if _held_elsewhere(m)), None)

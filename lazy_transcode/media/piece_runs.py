@@ -74,6 +74,7 @@ async def encode_run(
     encoder_for: Callable[[PiecePlan], EncoderArgs | None],
     on_frames: Callable[[PiecePlan, int], None],
     on_piece: Callable[[PiecePlan], Awaitable[None]],
+    name: str = "",
 ) -> int:
     """Encode the pieces of `run` in order into `part_path(index)`; return how many were encoded.
 
@@ -81,7 +82,8 @@ async def encode_run(
     encoded): its arguments, or None to end the run before that piece. `on_frames(plan, n)` reports the
     frames a piece's encoder has done; `on_piece(plan)` is awaited once a piece's encoder has exited
     (it checks and records the piece; what it raises ends the run). The decoder and every encoder
-    still running are stopped when the run ends, however it ends.
+    still running are stopped when the run ends, however it ends. `name` names the file in the log
+    (`source` may be a /proc path to a held descriptor).
     """
     first = run[0]
     which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{run[-1].index}"
@@ -115,7 +117,7 @@ async def encode_run(
             if enc is None:
                 ended_at = n
                 return
-            log.info("%s: encoding piece %d (%d frames)", source.name, plan.index, plan.frame_count)
+            log.info("%s: encoding piece %d (%d frames)", name or source.name, plan.index, plan.frame_count)
             args = piece_encode_args(fifo_of(plan), info, plan, enc, part_path(plan.index), time_base)
 
             def progress(rec: FfmpegProgress, plan: PiecePlan = plan) -> None:

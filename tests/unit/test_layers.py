@@ -16,6 +16,7 @@ FORBIDDEN = {
     "control.py": (*ABOVE_THE_BOTTOM, "state", "media"),
     "options.py": (*ABOVE_THE_BOTTOM, "state", "media"),
     "jobs": ("daemon", "ctl", "cli", "library", "farm"),
+    "library": ("daemon", "ctl", "cli", "farm"),
 }
 
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lazy_transcode.daemon.context import Context
-from lazy_transcode.daemon.handlers import add, cancel, farm, list_jobs, pause, ping, resume, status
+from lazy_transcode.daemon.handlers import add, cancel, farm, library, list_jobs, pause, ping, resume, status
 
 Handler = Callable[[Context, dict[str, Any]], Awaitable[Any]]
 
@@ -22,5 +22,6 @@ HANDLERS: dict[str, Handler] = {
     "resume": resume.handle,
     "cancel": cancel.handle,
     "ping": ping.handle,
+    "library": library.handle,
     "farm": farm.handle,
 }

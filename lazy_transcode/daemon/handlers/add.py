@@ -135,11 +135,19 @@ class Plan:
     queue: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    refused_files: dict[str, str] = field(default_factory=dict)  # the same refusals, by file
 
 
-def plan(ctx: Context, files: list[Path], given: dict[str, Any], args: dict[str, Any]) -> Plan:
+def plan(
+    ctx: Context,
+    files: list[Path],
+    given: dict[str, Any],
+    args: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
+) -> Plan:
     """Decide every file as the CLI does (the record is the truth; checks before the work; no two jobs
-    write one file); runs in a thread."""
+    write one file); runs in a thread. `defaults`: those of the daemon unless given (a library's)."""
+    defaults = ctx.config.defaults if defaults is None else defaults
     result = Plan()
     pending: dict[str, int] = {}
     claimed: dict[tuple[str, str, str, bool], str] = {}
@@ -156,7 +164,7 @@ def plan(ctx: Context, files: list[Path], given: dict[str, Any], args: dict[str,
         if str(file) in pending:
             result.skipped.append({"file": str(file), "job": pending[str(file)], "reason": "already queued"})
             continue
-        decision = decide(file, given, ctx.config.defaults, restart=args["restart"], again=args["again"])
+        decision = decide(file, given, defaults, restart=args["restart"], again=args["again"])
         if decision.done is not None:
             result.skipped.append({"file": str(file), "reason": decision.done})
             continue
@@ -170,6 +178,7 @@ def plan(ctx: Context, files: list[Path], given: dict[str, Any], args: dict[str,
             claimed[key] = file.name
         if reason is not None or decision.options is None:
             result.refused.append(str(reason).removeprefix(f"{file}: "))
+            result.refused_files[str(file)] = result.refused[-1]
             continue
         result.queue.append((str(file), decision.options.to_dict()))
     return result

@@ -33,6 +33,11 @@ async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
             "state_dir": str(cfg.state_dir),
             "checkpoint_interval": cfg.checkpoint_interval,
             "library_roots": [str(root) for root in cfg.library_roots],
+            "schedule": ctx.scheduler.schedule_view(),
+            "libraries": [
+                {"path": view["path"], "reachable": view["reachable"], "error": view["error"]}
+                for view in (ctx.libraries.views() if ctx.libraries is not None else [])
+            ],
             "farm": ctx.farm.summary() if ctx.farm is not None else None,
         }
     }

@@ -83,6 +83,9 @@ def test_full_file(tmp_path: Path) -> None:
         ("[defaults]\nbogus = 1", "defaults"),
         ('[defaults]\nqp = "30"', "defaults"),
         ("state_dir = 5", "state_dir"),
+        ("piece_workers = 0", "piece_workers"),
+        ('piece_workers = "many"', "piece_workers"),
+        ("piece_workers = 2.5", "piece_workers"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
@@ -128,3 +131,10 @@ def test_ltd_exits_78_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["--config", str(file), "--workers", "0"]) == 78
     assert main(["--config", str(file), "--ffmpeg", str(tmp_path / "no-ffmpeg")]) == 78
     assert not (tmp_path / "st").exists()  # nothing was created for a bad config
+
+
+@pytest.mark.parametrize(("text", "value"), [("", None), ('piece_workers = "auto"', None), ("piece_workers = 3", 3)])
+def test_piece_workers(tmp_path: Path, text: str, value: int | None) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text(text + "\n")
+    assert load_config(str(file), None, env_for(tmp_path)).piece_workers == value

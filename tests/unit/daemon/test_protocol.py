@@ -89,7 +89,8 @@ def test_random_maps_never_escape_as_other_exceptions(msg: dict) -> None:
 def test_check_args_fills_defaults_and_checks_types() -> None:
     assert protocol.check_args("status", {}) == {"id": None}
     assert protocol.check_args("status", {"id": None}) == {"id": None}
-    assert protocol.check_args("pause", {"all": True}) == {"ids": [], "all": True}
+    assert protocol.check_args("pause", {"all": True}) == {"ids": [], "all": True, "after_current": False}
+    assert protocol.check_args("resume", {"ids": [2], "now": True}) == {"ids": [2], "all": False, "now": True}
     assert protocol.check_args("add", {"paths": ["/a"]}) == {
         "paths": ["/a"], "options": {}, "paused": False, "priority": 0, "restart": False, "again": False
     }  # fmt: skip

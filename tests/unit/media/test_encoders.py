@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.commands import encode_video_args
 from lazy_transcode.media.encoders import (
     PROFILES,
+    EncoderArgs,
     EncodeSettings,
     HdrInfo,
     bitrate_range,
@@ -183,3 +185,44 @@ def test_svtav1_vbr_has_no_maxrate_and_hdr_params_are_one_string() -> None:
     params = args.output["svtav1-params"]
     assert "enable-hdr=1" in params and "mastering-display=G(13250" in params
     assert args.output["pix_fmt"] == "yuv420p10le"
+
+
+def _packets(encoder: str, args_output: dict[str, object], tmp_path: Path) -> bytes:
+    """The codec parameters and every packet of a 2 s encode of a lavfi test pattern."""
+    import av
+
+    out = tmp_path / f"{encoder}.mp4"
+    cmd = encode_video_args(
+        EncoderArgs(output=dict(args_output)), "testsrc2=size=320x180:rate=24:duration=2", out,
+        input_kwargs={"f": "lavfi"}, stream="v",
+    )  # fmt: skip
+    subprocess.run([ffmpeg_exe(), "-v", "error", *cmd], check=True)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        return bytes(stream.codec_context.extradata or b"") + b"".join(bytes(p) for p in container.demux(stream))
+
+
+@pytest.mark.parametrize(("name", "preset", "quality"), [("libx265", "medium", 28), ("libsvtav1", "10", 40)])
+def test_a_thread_budget_never_changes_the_bytes(name: str, preset: str, quality: int, tmp_path: Path) -> None:
+    """Pieces encoded side by side get fewer threads each than a piece encoded alone: same bytes."""
+    profile = get_profile(name)
+    assert not profile.threads_change_output
+    args = profile.build(EncodeSettings(quality=quality), preset=preset)
+    encoded = {_packets(name, profile.with_threads(args, n).output, tmp_path) for n in (1, 2, 3)}
+    assert len(encoded) == 1
+
+
+def test_x264_threads_change_the_bytes_so_its_budget_is_recorded(tmp_path: Path) -> None:
+    profile = get_profile("libx264")
+    args = profile.build(EncodeSettings(quality=23), preset="medium")
+    one, four = (_packets("libx264", profile.with_threads(args, n).output, tmp_path) for n in (1, 4))
+    assert one != four and profile.threads_change_output
+    assert profile.with_threads(args, 4).output["threads"] == 4
+
+
+def test_x265_pool_is_capped_where_its_output_would_vary() -> None:
+    args = get_profile("libx265").build(EncodeSettings(quality=28))
+    params = get_profile("libx265").with_threads(args, 16).output["x265-params"]
+    assert "pools=3" in params and "frame-threads=1" in params and "info=0" in params
+    legacy = get_profile("libx265").build(EncodeSettings(quality=28), args_version=1).output["x265-params"]
+    assert "info" not in legacy and "frame-threads" not in legacy  # as 0.1.0 recorded its pieces
