@@ -264,6 +264,7 @@ DECLARED = (
         },
     ),
     Command("stats", {"since": Arg((int, float), None, check=_days)}),
+    Command("farm"),
 )
 COMMAND_SPECS: dict[str, Command] = {command.name: command for command in DECLARED}
 COMMANDS = tuple(COMMAND_SPECS)

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from lazy_transcode.ctl.client import BadArguments, DaemonError, Unreachable, request
+from lazy_transcode.ctl.farm_view import farm_line, farm_lines
 from lazy_transcode.ctl.fast import Quick
 from lazy_transcode.ctl.fast import parse as parse_quick
 from lazy_transcode.ctl.job_options import given_options, with_job_options
@@ -286,6 +287,8 @@ def status(
                 print(f"library {lib['path']}: unreachable ({lib.get('error')}); nothing is queued from it")
         if d.get("queue_error"):
             print(f"queue error: {queue_error_line(d['queue_error'], d.get('unsaved', 0))}")
+        if d.get("farm"):
+            print(farm_line(d["farm"]))
         print(f"socket: {d['socket']}  events: {d['events_socket']}")
         print(f"state_dir: {d['state_dir']}")
         return
@@ -326,6 +329,17 @@ def schedule_lines(schedule: dict[str, Any], inside: bool = True) -> list[str]:
     if schedule.get("forced"):
         lines.append(f"run now (resume --now): {' '.join(map(str, schedule['forced']))}")
     return lines
+
+
+@app.command()
+def farm(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """The farm's workers: cores, pieces done, current piece; refused workers and why."""
+    settings = _settings(ctx, json_out)
+    result = call(settings, "farm")
+    if settings.json:
+        emit_json(result)
+        return
+    print("\n".join(farm_lines(result)))
 
 
 def queue_error_line(error: str, unsaved: int) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from lazy_transcode import endpoints
 from lazy_transcode.daemon import paths
 from lazy_transcode.daemon.timetable import Timetable, WindowError
+from lazy_transcode.farm.config import FarmConfig, parse_farm
 from lazy_transcode.library.settings import LibraryConfigError, LibrarySettings, parse_libraries
 from lazy_transcode.options import JobOptions, OptionError
 
@@ -33,6 +34,7 @@ KEYS = (
     "library",
     "schedule",
     "notify",
+    "farm",
 )
 SCHEDULE_KEYS = ("windows",)
 NOTIFY_KEYS = ("urls", "events")
@@ -58,6 +60,7 @@ class Config:
     timetable: Timetable = field(default_factory=Timetable)
     notify_urls: list[str] = field(default_factory=list)
     notify_events: list[str] = field(default_factory=lambda: list(NOTIFY_EVENTS))
+    farm: FarmConfig = field(default_factory=FarmConfig)
     source: Path | None = None
 
 
@@ -159,6 +162,10 @@ def build_config(
             resolved_roots += [lib.path for lib in libraries if lib.path not in resolved_roots]
         timetable = _timetable(merged.get("schedule", {}))
         notify_urls, notify_events = _notify(merged.get("notify", {}))
+        try:
+            farm = parse_farm(merged.get("farm", {}))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
     return Config(
@@ -175,6 +182,7 @@ def build_config(
         timetable=timetable,
         notify_urls=notify_urls,
         notify_events=notify_events,
+        farm=farm,
         source=source,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lazy_transcode import __version__
 from lazy_transcode.daemon.config import Config
@@ -22,6 +22,7 @@ class Context:
     store: QueueStore
     scheduler: Scheduler
     libraries: Libraries | None = None  # the `[[library]]` monitors (set once the daemon starts them)
+    farm: Any = None  # lazy_transcode.farm.client.FarmClient when a farm is configured
     version: str = __version__
     pid: int = field(default_factory=os.getpid)
     started_wall: float = field(default_factory=time.time)

@@ -89,12 +89,17 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
                 notifier.status(text)
 
         alerts = Notifications(cfg.notify_urls, cfg.notify_events).start()
+        farm = _farm_client(cfg)
         scheduler = Scheduler(
             store,
             EventBus(pub),
             runner
             or engine_runner(
-                cfg.ffmpeg or None, cfg.library_roots, piece_workers=cfg.piece_workers, jobs_at_once=cfg.workers
+                cfg.ffmpeg or None,
+                cfg.library_roots,
+                piece_workers=cfg.piece_workers,
+                jobs_at_once=cfg.workers,
+                remote=farm,
             ),
             remover or engine_remover,
             workers=cfg.workers,
@@ -105,7 +110,7 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
             libraries=[*cfg.library_roots, *(lib.path for lib in cfg.libraries if lib.path not in cfg.library_roots)],
             alerts=alerts,
         )
-        ctx = Context(config=cfg, store=store, scheduler=scheduler)
+        ctx = Context(config=cfg, store=store, scheduler=scheduler, farm=farm)
         ctx.libraries = Libraries(ctx)
         server = Server(ctx, router, Access.for_endpoint(cfg.socket))
         stop = asyncio.Event()
@@ -120,6 +125,8 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
         if cfg.timetable.windows:
             background.append(asyncio.create_task(scheduler.follow_timetable(), name="schedule"))
         ctx.libraries.start()
+        if farm is not None:
+            background.append(asyncio.create_task(farm.run(), name="farm"))
         if notifier.watchdog_interval:
             background.append(asyncio.create_task(_watchdog(notifier, notifier.watchdog_interval), name="watchdog"))
         last_status[0] = status_line(store.counts(), scheduler.held) + _schedule_note(scheduler)
@@ -136,6 +143,8 @@ async def _serve_locked(cfg: Config, notifier: Notifier, runner: JobRunner | Non
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        if farm is not None:
+            await farm.close()
         on_change()
         await asyncio.to_thread(alerts.stop)
     finally:
@@ -153,6 +162,15 @@ def _schedule_note(scheduler: Scheduler) -> str:
     """What holds the queue besides `pause --all`, for the systemd status."""
     note = "" if scheduler.window_open else f" (outside schedule, next window {scheduler.next_window()})"
     return note + (" (after current)" if scheduler.after_current else "")
+
+
+def _farm_client(cfg: Config) -> Any:
+    """The farm's client when `[farm]` names a scheduler (Dask is imported only then)."""
+    if not cfg.farm.enabled:
+        return None
+    from lazy_transcode.farm.client import FarmClient
+
+    return FarmClient(cfg.farm, cfg.ffmpeg or None, cfg.library_roots)
 
 
 def _identity(endpoint: str) -> tuple[str, int]:

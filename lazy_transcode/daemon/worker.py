@@ -82,11 +82,17 @@ async def execute(active: ActiveJob, runner: JobRunner) -> Outcome:
 
 
 def engine_runner(
-    ffmpeg: str | None, roots: Sequence[Path] = (), *, piece_workers: int | None = None, jobs_at_once: int = 1
+    ffmpeg: str | None,
+    roots: Sequence[Path] = (),
+    *,
+    piece_workers: int | None = None,
+    jobs_at_once: int = 1,
+    remote: Any = None,
 ) -> JobRunner:
     """The real job engine, imported on first use (it pulls in PyAV and the media modules). `roots`
     (library_roots) are checked again when a job opens its source, not only at `add`. The cores are
-    shared among the jobs that run at once; `piece_workers` (None: auto) is each job's default."""
+    shared among the jobs that run at once; `piece_workers` (None: auto) is each job's default; `remote`
+    (the farm, if any) encodes pieces elsewhere."""
 
     async def run(input_file: str, options: JobOptions, control: JobControl) -> JobResult:
         from lazy_transcode.jobs.encode import available_cores
@@ -94,8 +100,9 @@ def engine_runner(
 
         cores = max(1, available_cores() // jobs_at_once)
         return await run_job(
-            input_file, options, control, ffmpeg=ffmpeg, roots=roots, piece_workers=piece_workers, cores=cores
-        )
+            input_file, options, control, ffmpeg=ffmpeg, roots=roots, piece_workers=piece_workers, cores=cores,
+            remote=remote,
+        )  # fmt: skip
 
     return run
 

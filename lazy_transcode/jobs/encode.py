@@ -19,6 +19,7 @@ from lazy_transcode.failpoints import failpoint
 from lazy_transcode.jobs.api import CONTAINERS, JobFailed, JobOptions, Progress
 from lazy_transcode.jobs.lanes import Lanes
 from lazy_transcode.jobs.record import OutputRecord, PieceRecord, PiecesRecord
+from lazy_transcode.jobs.remote_lanes import REMOTE_TEMP, RemoteLanes
 from lazy_transcode.media.commands import assemble_args, decode_check_args, frame_times_args
 from lazy_transcode.media.encoders import ARGS_VERSION, KEYINT_DEFAULT, EncoderArgs, get_profile
 from lazy_transcode.media.join import JoinError, codec_parameters, join_pieces
@@ -124,6 +125,8 @@ class PieceEncoder:
         self._done_frames = 0  # frames in recorded pieces
         self._fresh_frames = 0  # frames encoded by this process (for the speed and the ETA)
         self._started = time.monotonic()
+        self._local_ids: set[int] = set()  # the lanes encoding here (the others hand pieces to the farm)
+        self._lanes_changed = asyncio.Event()  # a lane ended a run: waiting lanes look for work again
 
     def _build_args(self, version: int) -> EncoderArgs:
         video = self.info.video
@@ -284,6 +287,8 @@ class PieceEncoder:
         plans = self._plans()
         self.manager.update_step("encode", progress=self.manager.state.progress_percent)
         good = await asyncio.to_thread(lambda: {p.index for p in plans if self._piece_is_good(p)})
+        for stale in self.pieces_dir.glob(f"*{REMOTE_TEMP}*"):  # of remote tasks that died writing
+            stale.unlink(missing_ok=True)
         # Pieces the last run finished but did not record (it was killed, or stopped): check them as new.
         for plan in plans:
             part = self._part_path(plan.index)
@@ -292,9 +297,19 @@ class PieceEncoder:
         self._done_frames = sum(p.frame_count for p in plans if p.index in good)
         missing = [p for p in plans if p.index not in good]
         if missing:
-            lanes = Lanes(missing, self._lane_count(len(missing)))
-            log.info("%s: %d pieces to encode, %d at a time", self.source.name, len(missing), lanes.count)
-            await _all_or_none([self._lane(lanes, n) for n in range(lanes.count)])
+            remote = self.job.remote
+            # A hardware encoder's pieces stay here: a worker's GPU would be another encoder.
+            farm = RemoteLanes(self, remote) if remote is not None and not self.profile.hardware else None
+            local = self._lane_count(len(missing))
+            if farm is not None and remote is not None and remote.slots() and remote.local_pieces is not None:
+                local = min(remote.local_pieces, len(missing))
+            lanes = Lanes(missing, max(1, local))
+            self._local_ids = set(range(local))
+            log.info("%s: %d pieces to encode, %d at a time here", self.source.name, len(missing), local)
+            coros = [self._lane(lanes, n) for n in range(local)]
+            if farm is not None:
+                coros.append(farm.run(lanes, first_lane=local))
+            await _all_or_none(coros)
         self.control.report(Progress(step="encode", percent=100.0))
 
     def _lane_count(self, pieces: int) -> int:
@@ -310,7 +325,11 @@ class PieceEncoder:
             await self.control.wait_if_paused()
             # No await between the claim and the start of its first piece: no other lane can take it first.
             if (run := lanes.claim(lane)) is None:
-                return
+                if lanes.busy() == 0:
+                    return
+                self._lanes_changed.clear()  # another lane (a remote one) may still give pieces back
+                await self._lanes_changed.wait()
+                continue
             try:
                 await encode_run(
                     run, source=self.reads, info=self.info, time_base=self.rec.time_base, ffmpeg=self.ffmpeg,
@@ -322,6 +341,7 @@ class PieceEncoder:
                 raise JobFailed(str(exc)) from None
             finally:
                 lanes.release(lane)
+                self._lanes_changed.set()
 
     def _encoder_for(self, lanes: Lanes, lane: int, plan: PiecePlan) -> EncoderArgs | None:
         """The arguments of `plan`'s encoder, with its share of the cores; None if another lane took it."""
@@ -336,7 +356,15 @@ class PieceEncoder:
             # One of the job's last pieces: it may have every core, since the lanes that finish before it
             # find nothing more to do (the bytes are the same with any budget).
             return self.profile.with_threads(self.enc_args, self.job.cores)
-        return self.profile.with_threads(self.enc_args, self.job.cores // max(1, lanes.busy()))
+        here = sum(1 for n in lanes.waiting if n in self._local_ids)
+        return self.profile.with_threads(self.enc_args, self.job.cores // max(1, here))
+
+    def remote_args(self) -> EncoderArgs:
+        """The arguments of a piece encoded elsewhere: one core each, or the job's fixed budget (x264)."""
+        if self.rec.args < 2:
+            return self.enc_args
+        fixed = self.rec.threads or 1
+        return self.profile.with_threads(self.enc_args, fixed if self.profile.threads_change_output else 1)
 
     def _on_frames(self, plan: PiecePlan, frames: int) -> None:
         """Progress of one piece's encoder: the job's percent, speed and ETA over all lanes."""
@@ -358,13 +386,14 @@ class PieceEncoder:
         if reason is not None:
             raise JobFailed(f"piece {plan.index}: {reason}")
 
-    async def _accept_piece(self, plan: PiecePlan, *, leftover: bool = False) -> str | None:
+    async def _accept_piece(self, plan: PiecePlan, *, leftover: bool = False, decode: bool = False) -> str | None:
         """Check a written piece and record it; return why it was refused (its file is then removed).
 
         The piece must hold exactly its planned frames from the planned timestamp, start with a
         keyframe, and decode without error on its own (in the idle CPU class, beside the encoder).
         With `verify = quick` a piece whose encoder this process saw finish is not decoded; a leftover
-        of an earlier run (killed, perhaps by a power cut, while writing it) always is.
+        of an earlier run (killed, perhaps by a power cut, while writing it) always is, and so is a piece
+        another machine wrote (`decode`).
         """
         part = self._part_path(plan.index)
         reason: str | None = None
@@ -380,7 +409,7 @@ class PieceEncoder:
                 reason = f"starts at {scan.seconds(scan.pts[0]):.3f} s, not as planned"
             elif not scan.keyframes or scan.keyframes[0] != scan.pts[0]:
                 reason = "does not start with a keyframe"
-        if reason is None and (leftover or self.options.verify == "full"):
+        if reason is None and (leftover or decode or self.options.verify == "full"):
             try:
                 check = decode_check_args(part)
                 await run_ffmpeg(check, ffmpeg=self.ffmpeg, control=self.control, priority=Priority.IDLE)

@@ -55,6 +55,14 @@ class Lanes:
         if queue:  # a run that failed or stopped early: its pieces are still to do
             self.unclaimed.extendleft(reversed(queue))
 
+    def give_back(self, plan: PiecePlan) -> None:
+        """A started piece that did not come back (a remote worker failed): it is to do again, first."""
+        self.unclaimed.appendleft(plan)
+
+    def open_work(self) -> bool:
+        """Whether an idle lane would find a run to claim (unclaimed, or unstarted in another lane)."""
+        return bool(self.unclaimed) or any(self.waiting.values())
+
     def _share(self) -> list[PiecePlan]:
         """A fair share of the unclaimed pieces (by frames, among the lanes without a run), from the front."""
         if not self.unclaimed:

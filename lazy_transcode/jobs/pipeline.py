@@ -24,6 +24,7 @@ from lazy_transcode.failpoints import failpoint
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, JobResult
 from lazy_transcode.jobs.encode import PieceEncoder, destination
 from lazy_transcode.jobs.record import Checkpoint, Fingerprint, JobStateManager, Placement, Setting
+from lazy_transcode.jobs.remote import RemotePieces
 from lazy_transcode.media.binary import capabilities
 from lazy_transcode.media.encoders import EncodeSettings
 from lazy_transcode.media.fingerprint import FileIdentity, identify
@@ -53,6 +54,7 @@ class Job:
     roots: Sequence[Path] = ()  # library_roots: an output folder must lie inside them when it is used
     piece_workers: int | None = None  # pieces encoded at once when the job's options leave it out (None: auto)
     cores: int = 1  # the cores this job's encoders share
+    remote: RemotePieces | None = None  # a farm that encodes some of the pieces elsewhere (None: all here)
 
     @property
     def cp(self) -> Checkpoint:

@@ -17,6 +17,7 @@ from lazy_transcode.jobs.encode import available_cores
 from lazy_transcode.jobs.pipeline import Job, run_steps
 from lazy_transcode.jobs.record import JobStateManager
 from lazy_transcode.jobs.recorded import describe
+from lazy_transcode.jobs.remote import RemotePieces
 from lazy_transcode.media.averror import plain
 from lazy_transcode.media.binary import FFmpegError, ffmpeg_exe
 from lazy_transcode.media.encoders import get_profile
@@ -65,6 +66,7 @@ async def run_job(
     roots: Sequence[Path] = (),
     piece_workers: int | None = None,
     cores: int | None = None,
+    remote: RemotePieces | None = None,
 ) -> JobResult:
     """Run (or resume) one job to its end. Raises JobStopped only when `control` asked to stop.
 
@@ -76,7 +78,7 @@ async def run_job(
     anywhere) by their opened fds' real paths, the source must be a regular file, and every step
     reads that very file; the state folder is opened inside the held media folder. `piece_workers`
     (None: auto) applies when the options leave it out; `cores` (default: all this process may use)
-    are what the job's encoders share.
+    are what the job's encoders share; `remote` (a farm) encodes some pieces elsewhere.
     """
     source = Path(input_file).absolute()
     try:
@@ -98,7 +100,7 @@ async def run_job(
                     _continue_or_start_over(manager, source, options)
                 job = Job(
                     source, options, manager, control, ffmpeg_exe(ffmpeg), held=held, roots=roots,
-                    piece_workers=piece_workers, cores=cores or available_cores(),
+                    piece_workers=piece_workers, cores=cores or available_cores(), remote=remote,
                 )  # fmt: skip
                 return await run_steps(job)
         except _FAILURES as exc:

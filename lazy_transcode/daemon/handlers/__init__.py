@@ -14,6 +14,7 @@ from lazy_transcode.daemon.handlers import (
     add,
     cancel,
     clean,
+    farm,
     history,
     library,
     list_jobs,
@@ -38,4 +39,5 @@ HANDLERS: dict[str, Handler] = {
     "clean": clean.handle,
     "history": history.handle,
     "stats": stats.handle,
+    "farm": farm.handle,
 }

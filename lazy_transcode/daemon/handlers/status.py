@@ -38,5 +38,6 @@ async def handle(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
                 {"path": view["path"], "reachable": view["reachable"], "error": view["error"]}
                 for view in (ctx.libraries.views() if ctx.libraries is not None else [])
             ],
+            "farm": ctx.farm.summary() if ctx.farm is not None else None,
         }
     }
