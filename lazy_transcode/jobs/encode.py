@@ -103,6 +103,9 @@ class PieceEncoder:
     pieces until the verified output is recorded.
     """
 
+    step = "encode"  # the state's current step while pieces are encoded (a search's probe names its own)
+    progress_step = "encode"  # the step its progress reports name
+
     def __init__(self, job: Job) -> None:
         assert job.info is not None and job.info.video is not None and job.cp.settings is not None
         self.job = job
@@ -282,7 +285,7 @@ class PieceEncoder:
     async def _encode_pieces(self) -> None:
         """Encode every piece not yet recorded, `lanes` pieces at a time, each recorded as it is done."""
         plans = self._plans()
-        self.manager.update_step("encode", progress=self.manager.state.progress_percent)
+        self.manager.update_step(self.step, progress=self.manager.state.progress_percent)
         good = await asyncio.to_thread(lambda: {p.index for p in plans if self._piece_is_good(p)})
         # Pieces the last run finished but did not record (it was killed, or stopped): check them as new.
         for plan in plans:
@@ -295,7 +298,7 @@ class PieceEncoder:
             lanes = Lanes(missing, self._lane_count(len(missing)))
             log.info("%s: %d pieces to encode, %d at a time", self.source.name, len(missing), lanes.count)
             await _all_or_none([self._lane(lanes, n) for n in range(lanes.count)])
-        self.control.report(Progress(step="encode", percent=100.0))
+        self.control.report(Progress(step=self.progress_step, percent=100.0))
 
     def _lane_count(self, pieces: int) -> int:
         """How many pieces are encoded at once: the option, else ltd's `piece_workers`, else auto."""
@@ -342,7 +345,7 @@ class PieceEncoder:
         rate = (self._fresh_frames + running) / elapsed if elapsed > 0 else 0.0
         done = self._done_frames + running
         eta = (total - done) / rate if rate > 0 else None
-        self._report("encode", 100.0 * done / total, fps=rate, eta_seconds=eta)
+        self._report(self.progress_step, 100.0 * done / total, fps=rate, eta_seconds=eta)
 
     async def _piece_encoded(self, plan: PiecePlan) -> None:
         """A piece's encoder exited: check and record the piece."""

@@ -203,6 +203,19 @@ class SearchRecord(_Record):
     probes: list[Probe] = msgspec.field(default_factory=list)
     partial: PartialProbe | None = None
     video_bytes: int | None = None  # the source's video stream size, counted once
+    # Whole-file probes made as the job's own pieces, per setting label (`jobs.candidates`).
+    candidates: dict[str, PiecesRecord] = msgspec.field(default_factory=dict)
+    prior: tuple[float, float] | None = None  # (x95, slope) the search began with; None: the encoder's
+
+
+class TaughtRecord(_Record):
+    """The class of a finished search and the (setting value, VMAF) points it measured."""
+
+    encoder: str
+    preset: str
+    kind: str
+    size_class: int
+    points: list[tuple[float, float]] = msgspec.field(default_factory=list)
 
 
 class BestSetting(_Record):
@@ -216,6 +229,8 @@ class BestSetting(_Record):
     reason: str = ""
     skip_reason: str | None = None
     search_key: str | None = None
+    # What the library learns from this file (`media.priors.Taught`); None in records made before.
+    taught: TaughtRecord | None = None
 
 
 @dataclass
