@@ -14,21 +14,23 @@ import asyncio
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from lazy_transcode.jobs.encode import PieceEncoder
 from lazy_transcode.jobs.pipeline import Job
 from lazy_transcode.jobs.record import Checkpoint, PiecesRecord, SearchRecord, Setting
+from lazy_transcode.media.commands import decode_check_args
 from lazy_transcode.media.encoders import ARGS_VERSION, EncodeSettings
 from lazy_transcode.media.join import JoinError, join_pieces
 from lazy_transcode.media.place import fsync_dir
+from lazy_transcode.media.process import FFmpegRunError, Priority, run_ffmpeg
 from lazy_transcode.media.vmaf import VmafError, VmafScore, measure_vmaf, model_for
 from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
 
 log = logging.getLogger(__name__)
 
-FRAMES_SCORED = 480  # VMAF subsampling of a whole file keeps about this many scored frames (bench: within 0.2)
+FRAMES_SCORED = 160  # VMAF subsampling of a whole file keeps about this many scored frames (bench: within 0.2)
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Candidates:
         ensure_subfolder(self.root, "probes folder")
         folder = ensure_subfolder(self.folder(settings.label()), "probe folder")
         own = {f.name: getattr(self.job, f.name) for f in fields(Job)}
+        # A losing probe's pieces are never output: only the winner's are decoded whole (`adopt`).
+        own["options"] = replace(self.job.options, verify="quick")
         candidate = Checkpoint(source=self.job.cp.source, settings=Setting.of(settings), encode=record)
         encoder = PieceEncoder(CandidateJob(**own, candidate=candidate, folder=folder))
         encoder.step, encoder.progress_step = "quality_search", "search"
@@ -130,7 +134,21 @@ class Candidates:
         self.search.candidates.pop(label, None)
         shutil.rmtree(self.folder(label), ignore_errors=True)
 
-    def adopt(self, winner: EncodeSettings | None) -> bool:
+    async def _decode_check(self, record: PiecesRecord, pieces: Path) -> None:
+        """`--verify full`: every piece of the winner decodes without error (a failing one is dropped from
+        the record, and the encode step encodes it again)."""
+        for index in sorted(record.pieces):
+            path = pieces / f"piece_{index:05d}.mp4"
+            try:
+                await run_ffmpeg(
+                    decode_check_args(path), ffmpeg=self.job.ffmpeg, control=self.job.control, priority=Priority.IDLE
+                )
+            except FFmpegRunError as exc:
+                log.warning("%s: piece %d of the chosen probe does not decode (%s)", self.job.source, index, exc)
+                record.pieces.pop(index)
+                path.unlink(missing_ok=True)
+
+    async def adopt(self, winner: EncodeSettings | None) -> bool:
         """Make the winner's pieces the job's own (None: keep none); every other candidate is removed.
 
         The move comes before the record says so: a kill between the two finds the pieces moved and
@@ -138,6 +156,8 @@ class Candidates:
         record = None if winner is None else self.search.candidates.get(winner.label())
         if record is not None and winner is not None:
             moved = self.folder(winner.label()) / "pieces"
+            if moved.is_dir() and self.job.options.verify == "full":
+                await self._decode_check(record, moved)
             if moved.is_dir():
                 shutil.rmtree(self.job.work_dir / "pieces", ignore_errors=True)
                 os.replace(moved, self.job.work_dir / "pieces")

@@ -251,7 +251,7 @@ class _SearchRun:
             self._save()
         outcome = self._outcome(result, clips)
         if self.candidates is not None:
-            self.candidates.adopt(None if outcome.skip_reason else outcome.settings)
+            await self.candidates.adopt(None if outcome.skip_reason else outcome.settings)
         record.best = BestSetting(
             setting=Setting.of(outcome.settings),
             vmaf=outcome.predicted_vmaf,
