@@ -256,7 +256,7 @@ class JobRecord:
         try:
             checkpoint = msgspec.convert(data["checkpoint"], Checkpoint, strict=True, str_keys=True)
             results = data["optimization_results"]
-            search = None if results in ({}, []) else msgspec.convert(results, SearchRecord, strict=True)
+            search = None if results in ({}, []) else msgspec.convert(results, SearchRecord, strict=True, str_keys=True)
             best = msgspec.convert(data["best_result"], BestSetting | None, strict=True)
             clips = msgspec.convert(data["clips_extracted"], bool | list[ExtractedClip], strict=True)
         except msgspec.ValidationError as exc:

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -99,6 +98,13 @@ def _recorded_probes(state_dir: Path) -> list[int]:
     return [p["setting"]["quality"] for p in (state.get("optimization_results") or {}).get("probes", [])]
 
 
+def _recorded_pieces(state_dir: Path) -> set[str]:
+    """The candidate pieces the record holds, named as `piece_encodes` names them."""
+    state = json.loads(next(state_dir.glob("*.state.json")).read_text())
+    candidates = (state.get("optimization_results") or {}).get("candidates", {})
+    return {f"probes/{label}/pieces/piece_{int(n):05d}" for label, rec in candidates.items() for n in rec["pieces"]}
+
+
 @pytest.mark.parametrize("point", ["probe-recorded", "piece-recorded@2"])
 def test_search_killed_at_every_probe_resumes_without_repeating_one(
     point: str, clip: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
@@ -106,19 +112,25 @@ def test_search_killed_at_every_probe_resumes_without_repeating_one(
     wrapper, log = logging_ffmpeg
     source = tmp_path / "bbb.mp4"
     shutil.copy(clip, source)
-    kills = 0
+    state_dir = tmp_path / ".lazy_transcode_state"
+    kills, finished, probes_done = 0, set[str](), list[int]()
     while (run := _run(source, tmp_path / "out", wrapper, point)).returncode == -9:
         kills += 1
         assert kills <= 8, "the search never ends"
+        again = set(piece_encodes(log)) & finished  # done before this run's kill, and still encoded by it
+        assert not again, f"encoded again after a kill: {again}"
+        probes = _recorded_probes(state_dir)
+        assert probes[: len(probes_done)] == probes_done  # the recorded probes stay recorded
         if point == "probe-recorded":  # each run records exactly one more probe
-            assert len(_recorded_probes(tmp_path / ".lazy_transcode_state")) == kills
+            assert len(probes) == kills
+        probes_done, finished = probes, finished | _recorded_pieces(state_dir)
+        log.write_text("")  # the next run's encodes only
     assert run.returncode == 0 and run.stdout.startswith("completed"), (run.stdout, run.stderr[-2000:])
-    encodes = piece_encodes(log)
-    repeated = [e for e, n in Counter(encodes).items() if n > 1]
-    print(f"{kills} kills, encodes {encodes}")
+    last = piece_encodes(log)
+    print(f"{kills} kills, probes {probes_done}, last run encoded {last}")
     assert kills >= 1
-    assert not repeated, f"encoded again after a kill: {repeated}"
-    assert all(e.startswith("probes/") for e in encodes), "the winner's pieces are the output"
+    assert not set(last) & finished, f"encoded again after a kill: {set(last) & finished}"
+    assert all(e.startswith("probes/") for e in last), "the winner's pieces are the output"
 
 
 def test_a_search_recorded_before_candidates_resumes_with_its_probes(
