@@ -6,6 +6,11 @@ its own (`<work>/probes/<label>/pieces`) and recorded in `SearchRecord.candidate
 the pieces' join against the source. The winner's pieces move to the job's pieces folder and its
 record becomes the checkpoint's `encode`, so the encode step finds every piece recorded and encodes
 nothing; the losers' folders go. A kill at any instant costs at most the piece in flight.
+
+A probe first encodes every other piece (from the second on) and scores those alone: a setting whose
+estimate lies clearly outside the accepted band is recorded as an estimate and encodes no more of the
+file (it is not the answer), so a missed guess costs about 40 % of an encode. Only a setting that may
+be the answer is finished and scored whole.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from lazy_transcode.jobs.record import Checkpoint, PiecesRecord, SearchRecord, S
 from lazy_transcode.media.commands import decode_check_args
 from lazy_transcode.media.encoders import ARGS_VERSION, EncodeSettings
 from lazy_transcode.media.join import JoinError, join_pieces
+from lazy_transcode.media.pieces import PiecePlan
 from lazy_transcode.media.place import fsync_dir
 from lazy_transcode.media.process import FFmpegRunError, Priority, run_ffmpeg
 from lazy_transcode.media.vmaf import VmafError, VmafScore, measure_vmaf, model_for
@@ -30,6 +36,7 @@ from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
 
 log = logging.getLogger(__name__)
 
+ESTIMATE_MARGIN = 0.3  # VMAF: an estimate this far outside the band is not finished
 FRAMES_SCORED = 160  # VMAF subsampling of a whole file keeps about this many scored frames (bench: within 0.2)
 
 
@@ -55,12 +62,26 @@ def subsample_for(frames: int) -> int:
     return max(1, round(frames / FRAMES_SCORED))
 
 
-class Candidates:
-    """The candidate outputs of one job's search, kept in `search.candidates`."""
+def estimate_pieces(count: int) -> frozenset[int] | None:
+    """The pieces an estimate encodes: every other one from the second (None: too few pieces to save)."""
+    return frozenset(range(1, count, 2)) if count >= 3 else None
 
-    def __init__(self, job: Job, search: SearchRecord) -> None:
+
+@dataclass(frozen=True)
+class Measured:
+    score: VmafScore
+    size: int  # video bytes of the whole file (an estimate's scaled from its pieces)
+    estimate: bool
+
+
+class Candidates:
+    """The candidate outputs of one job's search, kept in `search.candidates`; a probe whose VMAF lies in
+    `finish` (the accepted band, widened by the estimate's margin) is finished whole."""
+
+    def __init__(self, job: Job, search: SearchRecord, finish: tuple[float, float]) -> None:
         self.job = job
         self.search = search
+        self.finish = (finish[0] - ESTIMATE_MARGIN, finish[1] + ESTIMATE_MARGIN)
 
     @property
     def root(self) -> Path:
@@ -81,8 +102,8 @@ class Candidates:
         encoder.step, encoder.progress_step = "quality_search", "search"
         return encoder
 
-    async def encode(self, settings: EncodeSettings) -> PieceEncoder:
-        """Encode (or finish) the candidate at `settings`: every piece recorded when this returns."""
+    async def encode(self, settings: EncodeSettings, only: frozenset[int] | None = None) -> PieceEncoder:
+        """Encode (or finish) the candidate at `settings`: every piece (of `only`) recorded when this returns."""
         label = settings.label()
         record = self.search.candidates.get(label)
         encoder = self._encoder(settings, record)
@@ -105,30 +126,50 @@ class Candidates:
                 encoder.job.cp.encode = record
             self.search.candidates[label] = record
             self.job.manager.save_state()
+        encoder.only = only
         await encoder.encode()
         return encoder
 
-    async def measure(self, settings: EncodeSettings) -> tuple[VmafScore, int]:
-        """The candidate's full-file VMAF against the source and its video bytes."""
+    async def measure(self, settings: EncodeSettings) -> Measured:
+        """The candidate's VMAF against the source and its video bytes: an estimate from some of its
+        pieces when that is clearly outside the band, else the whole file's."""
+        encoder = await self.encode(settings, only=frozenset())  # the plan (and the pieces done before)
+        plans = encoder.rec.plans()
+        some = estimate_pieces(len(plans))
+        if some is not None and not all(p.index in encoder.rec.pieces for p in plans):
+            encoder = await self.encode(settings, only=some)
+            chosen = [p for p in plans if p.index in some]
+            score = await self._score(encoder, chosen)
+            if not self.finish[0] <= score.mean <= self.finish[1]:
+                size = sum(encoder.rec.pieces[p.index].bytes for p in chosen)
+                frames = sum(p.frame_count for p in chosen)
+                log.info("%s: probe %s estimated from %d of %d pieces", self.job.source.name, settings.label(),
+                         len(chosen), len(plans))  # fmt: skip
+                return Measured(score, round(size * encoder.rec.frames / frames), True)
         encoder = await self.encode(settings)
+        score = await self._score(encoder, plans)
+        return Measured(score, sum(r.bytes for r in encoder.rec.pieces.values()), False)
+
+    async def _score(self, encoder: PieceEncoder, plans: list[PiecePlan]) -> VmafScore:
+        """VMAF of the join of these pieces against the same frames of the source."""
         video = self.job.info.video if self.job.info is not None else None
         assert video is not None
-        plans = encoder.rec.plans()
         joined = encoder.work / "video.mp4"
         try:
             await asyncio.to_thread(join_pieces, [encoder._piece_path(p.index) for p in plans], joined)
         except JoinError as exc:
             raise VmafError(str(exc)) from None
+        whole = len(plans) == len(encoder.rec.plan)
         try:
-            score = await measure_vmaf(
+            return await measure_vmaf(
                 joined, self.job.reads, width=video.width, height=video.height, ffmpeg=self.job.ffmpeg,
                 log_path=encoder.work / "vmaf.json", control=self.job.control, ten_bit=video.bit_depth > 8,
-                n_threads=self.job.cores, n_subsample=subsample_for(encoder.rec.frames),
+                n_threads=self.job.cores, n_subsample=subsample_for(sum(p.frame_count for p in plans)),
                 model=model_for(video.width, video.height), reference_stream=str(video.index),
+                reference_frames=() if whole else [(p.first_frame, p.frame_count) for p in plans],
             )  # fmt: skip
         finally:
             joined.unlink(missing_ok=True)
-        return score, sum(r.bytes for r in encoder.rec.pieces.values())
 
     def drop(self, label: str) -> None:
         self.search.candidates.pop(label, None)

@@ -105,6 +105,7 @@ class PieceEncoder:
 
     step = "encode"  # the state's current step while pieces are encoded (a search's probe names its own)
     progress_step = "encode"  # the step its progress reports name
+    only: frozenset[int] | None = None  # encode only these pieces (a search's estimate); None: all
 
     def __init__(self, job: Job) -> None:
         assert job.info is not None and job.info.video is not None and job.cp.settings is not None
@@ -293,7 +294,7 @@ class PieceEncoder:
             if plan.index not in good and part.exists() and await self._accept_piece(plan, leftover=True) is None:
                 good.add(plan.index)
         self._done_frames = sum(p.frame_count for p in plans if p.index in good)
-        missing = [p for p in plans if p.index not in good]
+        missing = [p for p in plans if p.index not in good and (self.only is None or p.index in self.only)]
         if missing:
             lanes = Lanes(missing, self._lane_count(len(missing)))
             log.info("%s: %d pieces to encode, %d at a time", self.source.name, len(missing), lanes.count)

@@ -176,6 +176,7 @@ class Probe(_Record):
     vmaf_low: float | None = None
     pid: int | None = None
     time: float | None = None
+    estimate: bool = False  # measured on some pieces of a whole-file candidate (`jobs.candidates`)
 
 
 class ClipScore(_Record):
@@ -191,6 +192,7 @@ class PartialProbe(_Record):
 
     setting: Setting
     clips: list[ClipScore] = msgspec.field(default_factory=list)
+    estimate: bool = False
 
 
 class SearchRecord(_Record):

@@ -62,6 +62,7 @@ from lazy_transcode.media.search import (
     Prior,
     SearchResult,
     SearchSpace,
+    band,
     bitrate_prior,
     quality_prior,
     search_async,
@@ -233,7 +234,8 @@ class _SearchRun:
         if self.job is not None and len(clips) == 1 and clips[0].whole:
             from lazy_transcode.jobs.candidates import Candidates
 
-            self.candidates = Candidates(self.job, record.search)
+            band_top = self.options.vmaf_target + band(self.space, self.options.vmaf_target, self.options.vmaf_tol)
+            self.candidates = Candidates(self.job, record.search, (self.options.vmaf_target, band_top))
         self.manager.update_step("quality_search", progress=self.manager.state.progress_percent)
         known = self._known_probes()
         result = await search_async(
@@ -364,7 +366,9 @@ class _SearchRun:
             await self.control.wait_if_paused()
             self._report(100.0 * n_done / (n_done + 2), f"probe {n_done + 1}: {label}, clip {i + 1}/{len(clips)}")
             if self.candidates is not None:
-                score, size = await self.candidates.measure(settings)
+                measured = await self.candidates.measure(settings)
+                score, size = measured.score, measured.size
+                partial.estimate = measured.estimate
             else:
                 score, size = await self._probe_clip(settings, clip, files[i], i)
             partial.clips.append(ClipScore(score.mean, score.low, clip.frames, size, score.frames))
@@ -375,13 +379,14 @@ class _SearchRun:
         seconds = round(time.monotonic() - started, 3)
         self.results.probes.append(
             Probe(setting=setting, vmaf=round(mean, 4), vmaf_low=round(low, 4), size=size, seconds=seconds,
-                  pid=os.getpid(), time=time.time())
+                  pid=os.getpid(), time=time.time(), estimate=partial.estimate)
         )  # fmt: skip
         self.results.partial = None
         self.probes_run += 1
         self._save()
         failpoint("probe-recorded")
-        self._report(100.0 * (n_done + 1) / (n_done + 3), f"probe {n_done + 1}: {label} VMAF {mean:.2f}")
+        how = " (estimated from part of the file)" if partial.estimate else ""
+        self._report(100.0 * (n_done + 1) / (n_done + 3), f"probe {n_done + 1}: {label} VMAF {mean:.2f}{how}")
         log.info("%s: probe %s VMAF %.2f (low %.2f), %d bytes", self.input_file.name, label, mean, low, size)
         return Measurement(mean, size, low, seconds)
 
