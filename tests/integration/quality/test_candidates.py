@@ -70,7 +70,11 @@ def test_the_winning_probe_is_the_output_and_identical_to_a_plain_encode(
     encodes = piece_encodes(log)
     print(f"setting {result.setting}, probes {probes}, encodes {encodes}")
     assert encodes and all(e.startswith("probes/") for e in encodes), "nothing is encoded after the search"
-    assert len(encodes) == len(set(encodes)) == 3 * len(probes)  # every probe: the job's 3 pieces, once
+    assert len(encodes) == len(set(encodes)), "no piece encoded twice"
+    winner = f"probes/q{result.setting['quality']}/pieces/"
+    assert sorted(e for e in encodes if e.startswith(winner)) == [f"{winner}piece_{n:05d}" for n in range(3)]
+    estimated = [d for d in probes if "estimated" in d]  # a probe estimated from piece 1 encodes no other
+    assert len(encodes) == 3 * (len(probes) - len(estimated)) + len(estimated)
     assert files_beside(library) == {"bbb.mp4"}  # probes folders and losers gone with the work folder
 
     plain_dir = tmp_path / "plain"
