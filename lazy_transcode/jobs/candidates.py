@@ -7,10 +7,10 @@ the pieces' join against the source. The winner's pieces move to the job's piece
 record becomes the checkpoint's `encode`, so the encode step finds every piece recorded and encodes
 nothing; the losers' folders go. A kill at any instant costs at most the piece in flight.
 
-A probe first encodes every other piece (from the second on) and scores those alone: a setting whose
-estimate lies clearly outside the accepted band is recorded as an estimate and encodes no more of the
-file (it is not the answer), so a missed guess costs about 40 % of an encode. Only a setting that may
-be the answer is finished and scored whole.
+Without a first guess learned from the library, a probe first encodes every other piece (from the
+second on) and scores those alone: a setting whose estimate lies clearly outside the accepted band is
+recorded as an estimate and encodes no more of the file (it is not the answer), so a missed guess
+costs about 40 % of an encode. Only a setting that may be the answer is finished and scored whole.
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ class Candidates:
     """The candidate outputs of one job's search, kept in `search.candidates`; a probe whose VMAF lies in
     `finish` (the accepted band, widened by the estimate's margin) is finished whole."""
 
-    def __init__(self, job: Job, search: SearchRecord, finish: tuple[float, float]) -> None:
+    def __init__(self, job: Job, search: SearchRecord, finish: tuple[float, float], *, estimate: bool = True) -> None:
         self.job = job
+        self.estimate = estimate
         self.search = search
         self.finish = (finish[0] - ESTIMATE_MARGIN, finish[1] + ESTIMATE_MARGIN)
 
@@ -135,7 +136,7 @@ class Candidates:
         pieces when that is clearly outside the band, else the whole file's."""
         encoder = await self.encode(settings, only=frozenset())  # the plan (and the pieces done before)
         plans = encoder.rec.plans()
-        some = estimate_pieces(len(plans))
+        some = estimate_pieces(len(plans)) if self.estimate else None
         if some is not None and not all(p.index in encoder.rec.pieces for p in plans):
             encoder = await self.encode(settings, only=some)
             chosen = [p for p in plans if p.index in some]

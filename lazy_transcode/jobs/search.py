@@ -229,13 +229,17 @@ class _SearchRun:
             )  # fmt: skip
             if self.job is not None:  # candidates of other clips or settings
                 shutil.rmtree(self.job.work_dir / "probes", ignore_errors=True)
+        base = self.prior
         if record.search.prior is not None:  # the prior of the search's start, whatever was learned since
             self.prior = Prior(*record.search.prior)
         if self.job is not None and len(clips) == 1 and clips[0].whole:
             from lazy_transcode.jobs.candidates import Candidates
 
             band_top = self.options.vmaf_target + band(self.space, self.options.vmaf_target, self.options.vmaf_tol)
-            self.candidates = Candidates(self.job, record.search, (self.options.vmaf_target, band_top))
+            # A learned first guess usually lands in the band: estimating it first would only cost more.
+            self.candidates = Candidates(
+                self.job, record.search, (self.options.vmaf_target, band_top), estimate=self.prior == base
+            )
         self.manager.update_step("quality_search", progress=self.manager.state.progress_percent)
         known = self._known_probes()
         result = await search_async(
