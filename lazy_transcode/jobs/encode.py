@@ -104,6 +104,10 @@ class PieceEncoder:
     pieces until the verified output is recorded.
     """
 
+    step = "encode"  # the state's current step while pieces are encoded (a search's probe names its own)
+    progress_step = "encode"  # the step its progress reports name
+    only: frozenset[int] | None = None  # encode only these pieces (a search's estimate); None: all
+
     def __init__(self, job: Job) -> None:
         assert job.info is not None and job.info.video is not None and job.cp.settings is not None
         self.job = job
@@ -285,7 +289,7 @@ class PieceEncoder:
     async def _encode_pieces(self) -> None:
         """Encode every piece not yet recorded, `lanes` pieces at a time, each recorded as it is done."""
         plans = self._plans()
-        self.manager.update_step("encode", progress=self.manager.state.progress_percent)
+        self.manager.update_step(self.step, progress=self.manager.state.progress_percent)
         good = await asyncio.to_thread(lambda: {p.index for p in plans if self._piece_is_good(p)})
         for stale in self.pieces_dir.glob(f"*{REMOTE_TEMP}*"):  # of remote tasks that died writing
             stale.unlink(missing_ok=True)
@@ -295,7 +299,7 @@ class PieceEncoder:
             if plan.index not in good and part.exists() and await self._accept_piece(plan, leftover=True) is None:
                 good.add(plan.index)
         self._done_frames = sum(p.frame_count for p in plans if p.index in good)
-        missing = [p for p in plans if p.index not in good]
+        missing = [p for p in plans if p.index not in good and (self.only is None or p.index in self.only)]
         if missing:
             remote = self.job.remote
             # A hardware encoder's pieces stay here: a worker's GPU would be another encoder.
@@ -310,7 +314,7 @@ class PieceEncoder:
             if farm is not None:
                 coros.append(farm.run(lanes, first_lane=local))
             await _all_or_none(coros)
-        self.control.report(Progress(step="encode", percent=100.0))
+        self.control.report(Progress(step=self.progress_step, percent=100.0))
 
     def _lane_count(self, pieces: int) -> int:
         """How many pieces are encoded at once: the option, else ltd's `piece_workers`, else auto."""
@@ -375,7 +379,7 @@ class PieceEncoder:
         rate = (self._fresh_frames + running) / elapsed if elapsed > 0 else 0.0
         done = self._done_frames + running
         eta = (total - done) / rate if rate > 0 else None
-        self._report("encode", 100.0 * done / total, fps=rate, eta_seconds=eta)
+        self._report(self.progress_step, 100.0 * done / total, fps=rate, eta_seconds=eta)
 
     async def _piece_encoded(self, plan: PiecePlan) -> None:
         """A piece's encoder exited: check and record the piece."""

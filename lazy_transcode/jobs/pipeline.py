@@ -29,6 +29,7 @@ from lazy_transcode.media.binary import capabilities
 from lazy_transcode.media.encoders import EncodeSettings
 from lazy_transcode.media.fingerprint import FileIdentity, identify
 from lazy_transcode.media.place import fsync_dir, place_file, sha256_file
+from lazy_transcode.media.priors import Taught
 from lazy_transcode.media.probe import MediaInfo, probe
 from lazy_transcode.media.source import HeldSource, inside, real_path
 from lazy_transcode.media.tags import output_source_id
@@ -55,6 +56,7 @@ class Job:
     piece_workers: int | None = None  # pieces encoded at once when the job's options leave it out (None: auto)
     cores: int = 1  # the cores this job's encoders share
     remote: RemotePieces | None = None  # a farm that encodes some of the pieces elsewhere (None: all here)
+    taught: Sequence[Taught] = ()  # earlier searches beyond this folder's records (ltd's history, if it has one)
 
     @property
     def cp(self) -> Checkpoint:
@@ -146,7 +148,7 @@ async def choose_settings(job: Job) -> None:
 
     assert job.info is not None
     outcome = await find_setting(
-        job.source, job.info, options, job.manager, job.control, ffmpeg=job.ffmpeg, reads=job.reads
+        job.source, job.info, options, job.manager, job.control, ffmpeg=job.ffmpeg, reads=job.reads, job=job
     )
     if outcome.skip_reason:
         job.cp.skip = outcome.skip_reason

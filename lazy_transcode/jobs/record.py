@@ -176,6 +176,7 @@ class Probe(_Record):
     vmaf_low: float | None = None
     pid: int | None = None
     time: float | None = None
+    estimate: bool = False  # measured on some pieces of a whole-file candidate (`jobs.candidates`)
 
 
 class ClipScore(_Record):
@@ -191,6 +192,7 @@ class PartialProbe(_Record):
 
     setting: Setting
     clips: list[ClipScore] = msgspec.field(default_factory=list)
+    estimate: bool = False
 
 
 class SearchRecord(_Record):
@@ -203,6 +205,19 @@ class SearchRecord(_Record):
     probes: list[Probe] = msgspec.field(default_factory=list)
     partial: PartialProbe | None = None
     video_bytes: int | None = None  # the source's video stream size, counted once
+    # Whole-file probes made as the job's own pieces, per setting label (`jobs.candidates`).
+    candidates: dict[str, PiecesRecord] = msgspec.field(default_factory=dict)
+    prior: tuple[float, float] | None = None  # (x95, slope) the search began with; None: the encoder's
+
+
+class TaughtRecord(_Record):
+    """The class of a finished search and the (setting value, VMAF) points it measured."""
+
+    encoder: str
+    preset: str
+    kind: str
+    size_class: int
+    points: list[tuple[float, float]] = msgspec.field(default_factory=list)
 
 
 class BestSetting(_Record):
@@ -216,6 +231,8 @@ class BestSetting(_Record):
     reason: str = ""
     skip_reason: str | None = None
     search_key: str | None = None
+    # What the library learns from this file (`media.priors.Taught`); None in records made before.
+    taught: TaughtRecord | None = None
 
 
 @dataclass
@@ -241,7 +258,7 @@ class JobRecord:
         try:
             checkpoint = msgspec.convert(data["checkpoint"], Checkpoint, strict=True, str_keys=True)
             results = data["optimization_results"]
-            search = None if results in ({}, []) else msgspec.convert(results, SearchRecord, strict=True)
+            search = None if results in ({}, []) else msgspec.convert(results, SearchRecord, strict=True, str_keys=True)
             best = msgspec.convert(data["best_result"], BestSetting | None, strict=True)
             clips = msgspec.convert(data["clips_extracted"], bool | list[ExtractedClip], strict=True)
         except msgspec.ValidationError as exc:

@@ -21,8 +21,11 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from lazy_transcode.failpoints import failpoint
 from lazy_transcode.jobs.api import JobControl, JobFailed, JobOptions, Progress
+from lazy_transcode.jobs.library import taught_by_folder
 from lazy_transcode.jobs.record import (
     BestSetting,
     ClipScore,
@@ -31,15 +34,18 @@ from lazy_transcode.jobs.record import (
     Probe,
     SearchRecord,
     Setting,
+    TaughtRecord,
 )
 from lazy_transcode.media.commands import encode_video_args
 from lazy_transcode.media.encoders import (
     KEYINT_DEFAULT,
+    SOURCE_BITRATE_CAP,
     EncoderProfile,
     EncodeSettings,
     bitrate_range,
     get_profile,
 )
+from lazy_transcode.media.priors import learned_prior, size_class
 from lazy_transcode.media.probe import MediaInfo, ProbeError
 from lazy_transcode.media.process import FFmpegRunError, run_ffmpeg
 from lazy_transcode.media.samples import (
@@ -53,8 +59,10 @@ from lazy_transcode.media.samples import (
 from lazy_transcode.media.search import (
     MAX_PROBES_DEFAULT,
     Measurement,
+    Prior,
     SearchResult,
     SearchSpace,
+    band,
     bitrate_prior,
     quality_prior,
     search_async,
@@ -62,6 +70,10 @@ from lazy_transcode.media.search import (
 from lazy_transcode.media.vmaf import VmafError, VmafScore, measure_vmaf, model_for, pooled
 from lazy_transcode.state.held import ensure_subfolder
 from lazy_transcode.state.layout import clips_dir
+
+if TYPE_CHECKING:
+    from lazy_transcode.jobs.candidates import Candidates
+    from lazy_transcode.jobs.pipeline import Job
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +125,18 @@ async def find_setting(
     *,
     ffmpeg: str,
     reads: Path | None = None,
+    job: Job | None = None,
 ) -> SearchOutcome:
     """Find the setting that just reaches `options.vmaf_target` (within `vmaf_tol`), resuming recorded work.
 
-    `reads` is the source as the job opened it (default: `input_file` by name)."""
+    `reads` is the source as the job opened it (default: `input_file` by name). With the `job`, a
+    whole-file probe is made as the job's own pieces and the winner's become the output (see
+    `jobs.candidates`); without it (a bare search) probes are throwaway encodes."""
     if info.video is None:
         raise JobFailed(f"{input_file}: no video stream")
     profile = get_profile(options.encoder)
     try:
-        run = _SearchRun(input_file, info, options, manager, control, ffmpeg, profile, reads or input_file)
+        run = _SearchRun(input_file, info, options, manager, control, ffmpeg, profile, reads or input_file, job)
         return await run.execute()
     except (FFmpegRunError, VmafError, ProbeError, ValueError) as exc:
         raise JobFailed(f"quality search failed: {_one_line(exc)}") from exc
@@ -138,8 +153,11 @@ class _SearchRun:
         ffmpeg: str,
         profile: EncoderProfile,
         reads: Path,
+        job: Job | None = None,
     ) -> None:
         assert info.video is not None
+        self.job = job
+        self.candidates: Candidates | None = None
         self.input_file = input_file
         self.reads = reads
         self.info = info
@@ -155,6 +173,7 @@ class _SearchRun:
         self.dir = search_dir(manager, input_file)
         self.recorded_dir = clips_dir(manager.state_dir, input_file)  # as clip paths are recorded
         self.probes_run = 0
+        self.capped = False  # VBR: the range's top is 0.8x the source bitrate
         if self.kind == "quality":
             lo, hi = profile.search_range
             self.space = SearchSpace.quality(lo, hi)
@@ -162,6 +181,7 @@ class _SearchRun:
         else:
             source_kbps = (self.video.bit_rate or info.bit_rate or 0) / 1000 or None
             lo, hi = bitrate_range(self.video.width, self.video.height, source_kbps)
+            self.capped = source_kbps is not None and hi == max(int(source_kbps * SOURCE_BITRATE_CAP), 1)
             self.space = SearchSpace.bitrate(lo, hi)
             self.prior = bitrate_prior(lo, hi)
 
@@ -202,7 +222,24 @@ class _SearchRun:
         key = self._key(clips)
         record = self.manager.record
         if record.search is None or record.search.key != key:
-            record.search = SearchRecord(key=key, kind=self.kind, encoder=self.profile.name, preset=self.preset)
+            learned = self._learned_prior()
+            record.search = SearchRecord(
+                key=key, kind=self.kind, encoder=self.profile.name, preset=self.preset,
+                prior=[learned.x95, learned.slope],
+            )  # fmt: skip
+            if self.job is not None:  # candidates of other clips or settings
+                shutil.rmtree(self.job.work_dir / "probes", ignore_errors=True)
+        base = self.prior
+        if record.search.prior is not None:  # the prior of the search's start, whatever was learned since
+            self.prior = Prior(*record.search.prior)
+        if self.job is not None and len(clips) == 1 and clips[0].whole:
+            from lazy_transcode.jobs.candidates import Candidates
+
+            band_top = self.options.vmaf_target + band(self.space, self.options.vmaf_target, self.options.vmaf_tol)
+            # A learned first guess usually lands in the band: estimating it first would only cost more.
+            self.candidates = Candidates(
+                self.job, record.search, (self.options.vmaf_target, band_top), estimate=self.prior == base
+            )
         self.manager.update_step("quality_search", progress=self.manager.state.progress_percent)
         known = self._known_probes()
         result = await search_async(
@@ -219,6 +256,8 @@ class _SearchRun:
             self.results.video_bytes = await asyncio.to_thread(video_stream_bytes, self.reads, self.video.index)
             self._save()
         outcome = self._outcome(result, clips)
+        if self.candidates is not None:
+            await self.candidates.adopt(None if outcome.skip_reason else outcome.settings)
         record.best = BestSetting(
             setting=Setting.of(outcome.settings),
             vmaf=outcome.predicted_vmaf,
@@ -228,11 +267,37 @@ class _SearchRun:
             skip_reason=outcome.skip_reason,
             probes=outcome.probes,
             search_key=self.results.key,
+            taught=self._taught(),
         )
         self.results.partial = None
         self._save()
         remove_search_files(self.manager, self.input_file)
         return outcome
+
+    def _learned_prior(self) -> Prior:
+        """The encoder's prior, or what the records beside the file (and the job's `taught`) teach."""
+        held = self.manager.open_folder()
+        taught = list(self.job.taught) if self.job is not None else []
+        if held is not None:
+            taught += taught_by_folder(held, self.manager.state_file.name)
+        prior, files = learned_prior(
+            taught, encoder=self.profile.name, preset=self.preset, kind=self.kind,
+            size=size_class(self.video.width, self.video.height), base=self.prior,
+        )  # fmt: skip
+        if files:
+            log.info("%s: first guess learned from %d earlier file(s)", self.input_file.name, files)
+        return prior
+
+    def _taught(self) -> TaughtRecord:
+        """What this search teaches the next file of its class."""
+        points = [
+            (float(p.setting.quality if p.setting.quality is not None else p.setting.bitrate_kbps or 0), p.vmaf)
+            for p in self.results.probes
+        ]
+        return TaughtRecord(
+            encoder=self.profile.name, preset=self.preset, kind=self.kind,
+            size_class=size_class(self.video.width, self.video.height), points=points,
+        )  # fmt: skip
 
     def _recorded_outcome(self) -> SearchOutcome | None:
         best, results = self.manager.record.best, self.manager.record.search
@@ -304,7 +369,12 @@ class _SearchRun:
                 continue  # measured before an interruption
             await self.control.wait_if_paused()
             self._report(100.0 * n_done / (n_done + 2), f"probe {n_done + 1}: {label}, clip {i + 1}/{len(clips)}")
-            score, size = await self._probe_clip(settings, clip, files[i], i)
+            if self.candidates is not None:
+                measured = await self.candidates.measure(settings)
+                score, size = measured.score, measured.size
+                partial.estimate = measured.estimate
+            else:
+                score, size = await self._probe_clip(settings, clip, files[i], i)
             partial.clips.append(ClipScore(score.mean, score.low, clip.frames, size, score.frames))
             self._save()
         parts = partial.clips
@@ -313,12 +383,14 @@ class _SearchRun:
         seconds = round(time.monotonic() - started, 3)
         self.results.probes.append(
             Probe(setting=setting, vmaf=round(mean, 4), vmaf_low=round(low, 4), size=size, seconds=seconds,
-                  pid=os.getpid(), time=time.time())
+                  pid=os.getpid(), time=time.time(), estimate=partial.estimate)
         )  # fmt: skip
         self.results.partial = None
         self.probes_run += 1
         self._save()
-        self._report(100.0 * (n_done + 1) / (n_done + 3), f"probe {n_done + 1}: {label} VMAF {mean:.2f}")
+        failpoint("probe-recorded")
+        how = " (estimated from part of the file)" if partial.estimate else ""
+        self._report(100.0 * (n_done + 1) / (n_done + 3), f"probe {n_done + 1}: {label} VMAF {mean:.2f}{how}")
         log.info("%s: probe %s VMAF %.2f (low %.2f), %d bytes", self.input_file.name, label, mean, low, size)
         return Measurement(mean, size, low, seconds)
 
@@ -382,6 +454,8 @@ class _SearchRun:
     ) -> str | None:
         """Why not to encode (the target is out of reach, or the saving is below `min_saving`), or None."""
         if not reached:
+            if settings == self.space.settings[0]:
+                reason = f"VMAF {vmaf:.2f} at {self._limit()}"
             return f"VMAF {self.options.vmaf_target:g} not reachable with {self.profile.name}: {reason}"
         if ratio is not None and ratio > 1.0 - self.options.min_saving and not self.options.force:
             return (
@@ -389,6 +463,16 @@ class _SearchRun:
                 f"saving below {self.options.min_saving:.0%}"
             )
         return None
+
+    def _limit(self) -> str:
+        """The best setting the search may use, and what set it there."""
+        top = self.space.settings[0]
+        if top.bitrate_kbps is None:
+            return f"the best setting of {self.profile.name}'s range, {top.label()}"
+        rate = f"{top.bitrate_kbps / 1000:.1f} Mb/s"
+        if self.capped:
+            return f"the highest bitrate, capped at {SOURCE_BITRATE_CAP:g}× the source bitrate: {rate}"  # noqa: RUF001
+        return f"the highest bitrate of the range for {self.video.height}p: {rate}"
 
     def _size_ratio(self, probe_bytes: int, clips: list[ExtractedClip]) -> float | None:
         """Predicted output size / source size: the probes' video rate over the whole duration, plus the

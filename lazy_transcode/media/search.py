@@ -21,6 +21,8 @@ from lazy_transcode.media.encoders import EncoderProfile, EncodeSettings
 
 MAX_PROBES_DEFAULT = 8
 VBR_STEP_RATIO = 1.03  # bitrate grid: 3 % apart, so the chosen size is within ~3 % of the best possible
+VBR_SIZE_TOL = 1.05  # a VBR answer is at most this much above the lowest bitrate that reaches the target
+_VBR_BAND_SLOPE = 0.75  # a gentle distortion slope per ln(bitrate): the VMAF band 5 % of bitrate spans at least
 _MIN_DISTORTION = 0.05
 
 
@@ -109,6 +111,14 @@ def _aim(target: float, tol: float) -> float:
     return target + (0.45 * tol if tol > 0 else 0.15)
 
 
+def band(space: SearchSpace, target: float, tol: float) -> float:
+    """The accepted VMAF band above the target. For VBR it is narrowed to what `VBR_SIZE_TOL` of bitrate
+    changes at the target: a wider band would accept a file up to ~20 % larger than needed."""
+    if space.kind != "bitrate":
+        return tol
+    return min(tol, (100.0 - target) * (1.0 - VBR_SIZE_TOL**-_VBR_BAND_SLOPE))
+
+
 def _bracket(probes: Mapping[int, Measurement], target: float) -> tuple[int | None, int | None]:
     """(highest index that passes below the first failure, lowest index that fails)."""
     failing = [i for i, m in probes.items() if m.vmaf < target]
@@ -133,6 +143,8 @@ def decide(
             return done(best_ok, True, f"VMAF {vmaf:.2f} within [{target:g}, {target + tol:g}]")
         if first_bad == best_ok + 1:
             return done(best_ok, True, f"VMAF {vmaf:.2f}: the next setting falls below {target:g}")
+        if first_bad is not None and space.kind == "bitrate" and _ratio(space, best_ok, first_bad) <= VBR_SIZE_TOL:
+            return done(best_ok, True, f"VMAF {vmaf:.2f}: {VBR_SIZE_TOL - 1:.0%} less bitrate falls below {target:g}")
         if best_ok == last:
             return done(best_ok, True, f"VMAF {vmaf:.2f} even at the smallest setting of the range")
     if first_bad == 0:
@@ -143,6 +155,11 @@ def decide(
         lowest = min(probes)
         return done(lowest, False, f"target {target:g} not reached in {max_probes} probes")
     return None
+
+
+def _ratio(space: SearchSpace, better: int, worse: int) -> float:
+    """How many times larger setting `better` is than `worse` (bitrate spaces: x = -ln(kbps))."""
+    return math.exp(space.xs[worse] - space.xs[better])
 
 
 def next_index(space: SearchSpace, probes: Mapping[int, Measurement], target: float, tol: float, prior: Prior) -> int:
@@ -204,6 +221,7 @@ def _probes(
     `search` and `search_async` only differ in how they measure, so both drive this one generator.
     """
     probes: dict[int, Measurement] = dict(known or {})
+    tol = band(space, target, tol)
     while (result := decide(space, probes, target, tol, max_probes)) is None:
         index = next_index(space, probes, target, tol, prior)
         probes[index] = yield space.settings[index]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,14 +82,22 @@ def vmaf_filter(
     n_threads: int | None = None,
     n_subsample: int = 1,
     reference_stream: str = "v:0",
+    reference_frames: Sequence[tuple[int, int]] = (),
 ) -> str:
-    """The filter graph: input 0 = distorted (its first video stream), input 1 = reference."""
+    """The filter graph: input 0 = distorted (its first video stream), input 1 = reference.
+
+    `reference_frames` (first frame, count) keeps only those frames of the reference: the distorted
+    input is then those stretches of the file, one after the other (some pieces of an encode)."""
     fmt = "yuv420p10le" if ten_bit else "yuv420p"
     threads = n_threads or default_threads()
     n_subsample = odd_subsample(n_subsample)
+    select = ""
+    if reference_frames:
+        ranges = "+".join(f"between(n,{first},{first + count - 1})" for first, count in reference_frames)
+        select = f"select='{ranges}',"
     return (
         f"[0:v:0]scale={width}:{height}:flags=bicubic,format={fmt},{_BY_INDEX}[dist];"
-        f"[1:{reference_stream}]format={fmt},{_BY_INDEX}[ref];"
+        f"[1:{reference_stream}]{select}format={fmt},{_BY_INDEX}[ref];"
         f"[dist][ref]libvmaf=model=version={model}:n_threads={threads}:n_subsample={n_subsample}"
         f":log_fmt=json:log_path={escape_filter_value(str(log_path))}:shortest=1"
     )
@@ -108,6 +117,7 @@ async def measure_vmaf(
     n_subsample: int = 1,
     model: str | None = None,
     reference_stream: str = "v:0",
+    reference_frames: Sequence[tuple[int, int]] = (),
 ) -> VmafScore:
     """Score `distorted` against `reference` (whose size is width x height); the log is removed after."""
     if not capabilities(ffmpeg).has_libvmaf:
@@ -122,6 +132,7 @@ async def measure_vmaf(
         n_threads=n_threads,
         n_subsample=n_subsample,
         reference_stream=reference_stream,
+        reference_frames=reference_frames,
     )
     args = vmaf_args(distorted, reference, graph)
     try:

@@ -1,0 +1,210 @@
+"""Whole-file probes as candidate outputs: each probed setting is encoded as the job's own pieces.
+
+When the search measures the whole file, a probe's encode is the output at that setting: the same
+piece plan and encoder arguments, made by `PieceEncoder`, checkpointed piece by piece in a folder of
+its own (`<work>/probes/<label>/pieces`) and recorded in `SearchRecord.candidates`. VMAF is measured on
+the pieces' join against the source. The winner's pieces move to the job's pieces folder and its
+record becomes the checkpoint's `encode`, so the encode step finds every piece recorded and encodes
+nothing; the losers' folders go. A kill at any instant costs at most the piece in flight.
+
+Without a first guess learned from the library, a probe first encodes every other piece (from the
+second on) and scores those alone: a setting whose estimate lies clearly outside the accepted band is
+recorded as an estimate and encodes no more of the file (it is not the answer), so a missed guess
+costs about 40 % of an encode. Only a setting that may be the answer is finished and scored whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from lazy_transcode.jobs.encode import PieceEncoder
+from lazy_transcode.jobs.pipeline import Job
+from lazy_transcode.jobs.record import Checkpoint, PiecesRecord, SearchRecord, Setting
+from lazy_transcode.media.commands import decode_check_args
+from lazy_transcode.media.encoders import ARGS_VERSION, EncodeSettings
+from lazy_transcode.media.join import JoinError, join_pieces
+from lazy_transcode.media.pieces import PiecePlan
+from lazy_transcode.media.place import fsync_dir
+from lazy_transcode.media.process import FFmpegRunError, Priority, run_ffmpeg
+from lazy_transcode.media.vmaf import VmafError, VmafScore, measure_vmaf, model_for
+from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
+
+log = logging.getLogger(__name__)
+
+ESTIMATE_MARGIN = 0.3  # VMAF: an estimate this far outside the band is not finished
+FRAMES_SCORED = 160  # VMAF subsampling of a whole file keeps about this many scored frames (bench: within 0.2)
+
+
+@dataclass
+class CandidateJob(Job):
+    """The job as the encoder of one candidate sees it: its own checkpoint and work folder."""
+
+    candidate: Checkpoint = field(default_factory=Checkpoint)
+    folder: Path = Path()
+
+    @property
+    def cp(self) -> Checkpoint:
+        return self.candidate
+
+    @property
+    def work_dir(self) -> Path:
+        safe_subfolder(self.folder, "probe folder")
+        return self.folder
+
+
+def subsample_for(frames: int) -> int:
+    """Score every n-th frame: about FRAMES_SCORED of a whole file."""
+    return max(1, round(frames / FRAMES_SCORED))
+
+
+def estimate_pieces(count: int) -> frozenset[int] | None:
+    """The pieces an estimate encodes: every other one from the second (None: too few pieces to save)."""
+    return frozenset(range(1, count, 2)) if count >= 3 else None
+
+
+@dataclass(frozen=True)
+class Measured:
+    score: VmafScore
+    size: int  # video bytes of the whole file (an estimate's scaled from its pieces)
+    estimate: bool
+
+
+class Candidates:
+    """The candidate outputs of one job's search, kept in `search.candidates`; a probe whose VMAF lies in
+    `finish` (the accepted band, widened by the estimate's margin) is finished whole."""
+
+    def __init__(self, job: Job, search: SearchRecord, finish: tuple[float, float], *, estimate: bool = True) -> None:
+        self.job = job
+        self.estimate = estimate
+        self.search = search
+        self.finish = (finish[0] - ESTIMATE_MARGIN, finish[1] + ESTIMATE_MARGIN)
+
+    @property
+    def root(self) -> Path:
+        return self.job.work_dir / "probes"
+
+    def folder(self, label: str) -> Path:
+        return self.root / label
+
+    def _encoder(self, settings: EncodeSettings, record: PiecesRecord | None) -> PieceEncoder:
+        ensure_subfolder(self.job.work_dir, "work folder")
+        ensure_subfolder(self.root, "probes folder")
+        folder = ensure_subfolder(self.folder(settings.label()), "probe folder")
+        own = {f.name: getattr(self.job, f.name) for f in fields(Job)}
+        # A losing probe's pieces are never output: only the winner's are decoded whole (`adopt`).
+        own["options"] = replace(self.job.options, verify="quick")
+        candidate = Checkpoint(source=self.job.cp.source, settings=Setting.of(settings), encode=record)
+        encoder = PieceEncoder(CandidateJob(**own, candidate=candidate, folder=folder))
+        encoder.step, encoder.progress_step = "quality_search", "search"
+        return encoder
+
+    async def encode(self, settings: EncodeSettings, only: frozenset[int] | None = None) -> PieceEncoder:
+        """Encode (or finish) the candidate at `settings`: every piece (of `only`) recorded when this returns."""
+        label = settings.label()
+        record = self.search.candidates.get(label)
+        encoder = self._encoder(settings, record)
+        if record is not None and record.key != encoder.key():
+            log.info("%s: probe %s was made with other encoder arguments; encoding it again", self.job.source, label)
+            self.drop(label)
+            record = None
+            encoder = self._encoder(settings, None)
+        if record is None:
+            template = next(iter(self.search.candidates.values()), None)
+            if template is None:
+                await encoder.plan()  # the one scan of the source's frames
+                record = encoder.job.cp.encode
+                assert record is not None
+            else:  # the plan is the same for every setting: no second scan
+                record = PiecesRecord(
+                    key=encoder.key(), frames=template.frames, time_base=template.time_base, span=template.span,
+                    plan=list(template.plan), args=ARGS_VERSION, threads=template.threads,
+                )  # fmt: skip
+                encoder.job.cp.encode = record
+            self.search.candidates[label] = record
+            self.job.manager.save_state()
+        encoder.only = only
+        await encoder.encode()
+        return encoder
+
+    async def measure(self, settings: EncodeSettings) -> Measured:
+        """The candidate's VMAF against the source and its video bytes: an estimate from some of its
+        pieces when that is clearly outside the band, else the whole file's."""
+        encoder = await self.encode(settings, only=frozenset())  # the plan (and the pieces done before)
+        plans = encoder.rec.plans()
+        some = estimate_pieces(len(plans)) if self.estimate else None
+        if some is not None and not all(p.index in encoder.rec.pieces for p in plans):
+            encoder = await self.encode(settings, only=some)
+            chosen = [p for p in plans if p.index in some]
+            score = await self._score(encoder, chosen)
+            if not self.finish[0] <= score.mean <= self.finish[1]:
+                size = sum(encoder.rec.pieces[p.index].bytes for p in chosen)
+                frames = sum(p.frame_count for p in chosen)
+                log.info("%s: probe %s estimated from %d of %d pieces", self.job.source.name, settings.label(),
+                         len(chosen), len(plans))  # fmt: skip
+                return Measured(score, round(size * encoder.rec.frames / frames), True)
+        encoder = await self.encode(settings)
+        score = await self._score(encoder, plans)
+        return Measured(score, sum(r.bytes for r in encoder.rec.pieces.values()), False)
+
+    async def _score(self, encoder: PieceEncoder, plans: list[PiecePlan]) -> VmafScore:
+        """VMAF of the join of these pieces against the same frames of the source."""
+        video = self.job.info.video if self.job.info is not None else None
+        assert video is not None
+        joined = encoder.work / "video.mp4"
+        try:
+            await asyncio.to_thread(join_pieces, [encoder._piece_path(p.index) for p in plans], joined)
+        except JoinError as exc:
+            raise VmafError(str(exc)) from None
+        whole = len(plans) == len(encoder.rec.plan)
+        try:
+            return await measure_vmaf(
+                joined, self.job.reads, width=video.width, height=video.height, ffmpeg=self.job.ffmpeg,
+                log_path=encoder.work / "vmaf.json", control=self.job.control, ten_bit=video.bit_depth > 8,
+                n_threads=self.job.cores, n_subsample=subsample_for(sum(p.frame_count for p in plans)),
+                model=model_for(video.width, video.height), reference_stream=str(video.index),
+                reference_frames=() if whole else [(p.first_frame, p.frame_count) for p in plans],
+            )  # fmt: skip
+        finally:
+            joined.unlink(missing_ok=True)
+
+    def drop(self, label: str) -> None:
+        self.search.candidates.pop(label, None)
+        shutil.rmtree(self.folder(label), ignore_errors=True)
+
+    async def _decode_check(self, record: PiecesRecord, pieces: Path) -> None:
+        """`--verify full`: every piece of the winner decodes without error (a failing one is dropped from
+        the record, and the encode step encodes it again)."""
+        for index in sorted(record.pieces):
+            path = pieces / f"piece_{index:05d}.mp4"
+            try:
+                await run_ffmpeg(
+                    decode_check_args(path), ffmpeg=self.job.ffmpeg, control=self.job.control, priority=Priority.IDLE
+                )
+            except FFmpegRunError as exc:
+                log.warning("%s: piece %d of the chosen probe does not decode (%s)", self.job.source, index, exc)
+                record.pieces.pop(index)
+                path.unlink(missing_ok=True)
+
+    async def adopt(self, winner: EncodeSettings | None) -> bool:
+        """Make the winner's pieces the job's own (None: keep none); every other candidate is removed.
+
+        The move comes before the record says so: a kill between the two finds the pieces moved and
+        adopts them again (the encode step checks each piece against its checksum)."""
+        record = None if winner is None else self.search.candidates.get(winner.label())
+        if record is not None and winner is not None:
+            moved = self.folder(winner.label()) / "pieces"
+            if moved.is_dir() and self.job.options.verify == "full":
+                await self._decode_check(record, moved)
+            if moved.is_dir():
+                shutil.rmtree(self.job.work_dir / "pieces", ignore_errors=True)
+                os.replace(moved, self.job.work_dir / "pieces")
+                fsync_dir(self.job.work_dir)
+            self.job.cp.encode = record
+        self.search.candidates = {}
+        shutil.rmtree(self.root, ignore_errors=True)
+        return record is not None

@@ -1,0 +1,158 @@
+"""Whole-file probes are candidate outputs (real footage, real ffmpeg): the winner's pieces are the
+output, byte-identical to a plain `--qp N` encode, nothing is encoded after the search, and a search
+killed at every probe (or inside one) resumes without encoding a finished probe or piece again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lazy_transcode.failpoints import ENV as FAILPOINT_ENV
+from lazy_transcode.jobs.api import JobControl, JobOptions, JobStopped, Progress
+from lazy_transcode.jobs.runner import run_job, state_manager_for
+from lazy_transcode.jobs.search import find_setting
+from lazy_transcode.media.probe import probe
+from tests.helpers import files_beside, run_ffmpeg, video_digest
+
+ROOT = Path(__file__).resolve().parents[3]
+OPTIONS = {"mode": "qp", "vmaf_target": 95.0, "vmaf_tol": 0.5, "encoder": "libx265", "preset": "ultrafast",
+           "piece_seconds": 4.0}  # fmt: skip
+
+_RUNNER = """
+import asyncio, json, sys
+from lazy_transcode.jobs.api import JobControl, JobOptions
+from lazy_transcode.jobs.runner import run_job
+options = JobOptions(output_dir=sys.argv[2], **json.loads(sys.argv[4]))
+result = asyncio.run(run_job(sys.argv[1], options, JobControl(), ffmpeg=sys.argv[3]))
+print(result.status, json.dumps(result.setting), result.reason)
+"""
+
+
+@pytest.fixture(scope="module")
+def clip(bbb_40s: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 s of the real footage: measured whole, 3 pieces of 4 s."""
+    out = tmp_path_factory.mktemp("clip") / "bbb12.mp4"
+    run_ffmpeg("-i", str(bbb_40s), "-t", "12", "-c", "copy", str(out))
+    return out
+
+
+def piece_encodes(log: Path, skip: int = 0) -> list[str]:
+    """The piece files ffmpeg encoded (`probes/q24/pieces/piece_00001` or `pieces/piece_00001`)."""
+    out = []
+    for line in log.read_text().splitlines()[skip:]:
+        if "-c:v libx265" in line:
+            word = next((w for w in line.split() if w.endswith(".part.mp4")), None)
+            if word is not None:
+                out.append("/".join(Path(word).parts[-4:]).split(".work/", 1)[-1].removesuffix(".part.mp4"))
+    return out
+
+
+def test_the_winning_probe_is_the_output_and_identical_to_a_plain_encode(
+    clip: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+) -> None:
+    wrapper, log = logging_ffmpeg
+    library = tmp_path / "library"
+    library.mkdir()
+    source = library / "bbb.mp4"
+    shutil.copy(clip, source)
+    progress: list[Progress] = []
+    options = JobOptions(output_dir=str(tmp_path / "out"), **OPTIONS)
+    result = asyncio.run(run_job(source, options, JobControl(on_progress=progress.append), ffmpeg=wrapper))
+    assert result.status == "completed", result.reason
+    probes = [p.detail for p in progress if p.step == "search" and p.detail and " VMAF " in p.detail]
+    encodes = piece_encodes(log)
+    print(f"setting {result.setting}, probes {probes}, encodes {encodes}")
+    assert encodes and all(e.startswith("probes/") for e in encodes), "nothing is encoded after the search"
+    assert len(encodes) == len(set(encodes)), "no piece encoded twice"
+    winner = f"probes/q{result.setting['quality']}/pieces/"
+    assert sorted(e for e in encodes if e.startswith(winner)) == [f"{winner}piece_{n:05d}" for n in range(3)]
+    estimated = [d for d in probes if "estimated" in d]  # a probe estimated from piece 1 encodes no other
+    assert len(encodes) == 3 * (len(probes) - len(estimated)) + len(estimated)
+    assert files_beside(library) == {"bbb.mp4"}  # probes folders and losers gone with the work folder
+
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    plain_source = plain_dir / "bbb.mp4"
+    shutil.copy(clip, plain_source)
+    plain = JobOptions(**{**OPTIONS, "qp": result.setting["quality"]}, output_dir=str(tmp_path / "plain_out"))
+    again = asyncio.run(run_job(plain_source, plain, JobControl(), ffmpeg=wrapper))
+    assert again.status == "completed", again.reason
+    assert result.output_file is not None and again.output_file is not None
+    assert video_digest(Path(result.output_file)) == video_digest(Path(again.output_file))
+
+
+def _run(source: Path, out: Path, wrapper: str, failpoint: str | None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(FAILPOINT_ENV, None)
+    if failpoint is not None:
+        env[FAILPOINT_ENV] = failpoint
+    cmd = [sys.executable, "-c", _RUNNER, str(source), str(out), wrapper, json.dumps(OPTIONS)]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _recorded_probes(state_dir: Path) -> list[int]:
+    state = json.loads(next(state_dir.glob("*.state.json")).read_text())
+    return [p["setting"]["quality"] for p in (state.get("optimization_results") or {}).get("probes", [])]
+
+
+def _recorded_pieces(state_dir: Path) -> set[str]:
+    """The candidate pieces the record holds, named as `piece_encodes` names them."""
+    state = json.loads(next(state_dir.glob("*.state.json")).read_text())
+    candidates = (state.get("optimization_results") or {}).get("candidates", {})
+    return {f"probes/{label}/pieces/piece_{int(n):05d}" for label, rec in candidates.items() for n in rec["pieces"]}
+
+
+@pytest.mark.parametrize("point", ["probe-recorded", "piece-recorded@2"])
+def test_search_killed_at_every_probe_resumes_without_repeating_one(
+    point: str, clip: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+) -> None:
+    wrapper, log = logging_ffmpeg
+    source = tmp_path / "bbb.mp4"
+    shutil.copy(clip, source)
+    state_dir = tmp_path / ".lazy_transcode_state"
+    kills, finished, probes_done = 0, set[str](), list[int]()
+    while (run := _run(source, tmp_path / "out", wrapper, point)).returncode == -9:
+        kills += 1
+        assert kills <= 8, "the search never ends"
+        again = set(piece_encodes(log)) & finished  # done before this run's kill, and still encoded by it
+        assert not again, f"encoded again after a kill: {again}"
+        probes = _recorded_probes(state_dir)
+        assert probes[: len(probes_done)] == probes_done  # the recorded probes stay recorded
+        if point == "probe-recorded":  # each run records exactly one more probe
+            assert len(probes) == kills
+        probes_done, finished = probes, finished | _recorded_pieces(state_dir)
+        log.write_text("")  # the next run's encodes only
+    assert run.returncode == 0 and run.stdout.startswith("completed"), (run.stdout, run.stderr[-2000:])
+    last = piece_encodes(log)
+    print(f"{kills} kills, probes {probes_done}, last run encoded {last}")
+    assert kills >= 1
+    assert not set(last) & finished, f"encoded again after a kill: {set(last) & finished}"
+    assert all(e.startswith("probes/") for e in last), "the winner's pieces are the output"
+
+
+def test_a_search_recorded_before_candidates_resumes_with_its_probes(
+    clip: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+) -> None:
+    """A record of a search whose whole-file probes were throwaway encodes (0.2's record) keeps them."""
+    wrapper, log = logging_ffmpeg
+    source = tmp_path / "bbb.mp4"
+    shutil.copy(clip, source)
+    options = JobOptions(output_dir=str(tmp_path / "out"), **OPTIONS)
+    control = JobControl()
+    control.on_progress = lambda p: control.request_stop() if p.detail and " VMAF " in p.detail else None
+    manager = state_manager_for(source, options)
+    manager.load_state()
+    with pytest.raises(JobStopped):  # the bare search (no job) makes its probes the old way
+        asyncio.run(find_setting(source, probe(source), options, manager, control, ffmpeg=wrapper))
+    first = _recorded_probes(tmp_path / ".lazy_transcode_state")
+    assert len(first) == 1
+    result = asyncio.run(run_job(source, options, JobControl(), ffmpeg=wrapper))
+    assert result.status == "completed", result.reason
+    assert not [e for e in piece_encodes(log) if e.startswith(f"probes/q{first[0]}/")], "a recorded probe again"
