@@ -207,6 +207,42 @@ def test_scheduler_gone_mid_job_encodes_here_then_the_farm_again(
     assert video_digest(output_of(film.parent)) == local_digest
 
 
+def _ffmpeg_on_workers(farm: Farm) -> list[int]:
+    pids = [p for proc in farm.workers.values() for p in _alive(descendants(proc.pid))]
+    return [p for p in pids if b"ffmpeg" in _comm(p)]
+
+
+def _comm(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/comm").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_scheduler_gone_for_good_mid_job_ltd_encodes_the_rest_here(
+    farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
+) -> None:
+    farm.start_scheduler()
+    farm.start_worker("w1")
+    farm.start_worker("w2")
+    ltd = ltd_factory(farm_config(farm)).start()
+    wait_members(ltd, 2)
+    job_id = add(ltd, film)
+    wait_until(lambda: remote_done(ltd) >= 1, 60, "a remote piece")
+    assert farm.scheduler is not None
+    os.killpg(farm.scheduler.pid, signal.SIGTERM)  # stopped, and never started again
+    farm.scheduler.wait(30)
+    assert len(state_checkpoint(film.parent).get("pieces", {})) < 15  # pieces were left for ltd alone
+    wait_until(lambda: "encoding here meanwhile" in ltd.ctl("status").stdout, 30, "status to say so")
+    job = done(ltd, job_id, timeout=150)  # raises if the job hangs without its scheduler
+    assert job["state"] == "completed", job
+    status = ltd.ctl("status").stdout
+    assert "scheduler unreachable" in status and "encoding here meanwhile" in status, status
+    assert "lost the scheduler" in ltd.log.read_text()
+    wait_until(lambda: not _ffmpeg_on_workers(farm), 30, "no ffmpeg left on the workers")
+    assert video_digest(output_of(film.parent)) == local_digest
+
+
 def _can_unshare() -> bool:
     return subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False).returncode == 0
 
