@@ -47,7 +47,8 @@ def join_pieces(
                 params = bytes(in_stream.codec_context.extradata or b"")
                 if out_stream is None:
                     output = _open_output(out, container, in_stream.time_base)
-                    out_stream = output.add_stream_from_template(in_stream)
+                    # opaque: a remux needs no encoder (none is named like the decoder of AV1, libdav1d)
+                    out_stream = output.add_stream_from_template(in_stream, opaque=True)
                     first_params = params
                 elif params != first_params:
                     raise JoinError(f"piece {piece.name} was encoded with other codec parameters")
