@@ -64,7 +64,7 @@ def plain_encode(source: Path, out: Path, qp: int, preset: str, encoder: str = "
         cmd=ffmpeg_exe(), overwrite_output=True,
     )  # fmt: skip
     started = time.monotonic()
-    subprocess.run([args[0], "-v", "error", *args[1:]], check=True)
+    subprocess.run([args[0], "-v", "error", *args[1:]], check=True, env={**os.environ, "SVT_LOG": "1"})
     return time.monotonic() - started
 
 
