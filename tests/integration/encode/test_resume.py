@@ -182,8 +182,16 @@ def test_sigterm_saves_checkpoint_and_quits(bbb_40s: Path, tmp_path: Path) -> No
 
     source = tmp_path / "bbb.mp4"
     shutil.copy(bbb_40s, source)
-    proc = start_cli(*FAST, *PIECE, str(source), env=TAG)
-    time.sleep(2.0)
+    proc = start_cli(*FAST, *PIECE, "--piece-workers", "1", str(source), env=TAG)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:  # SIGTERM mid-encode: once a piece is recorded
+        states = _state_files(tmp_path)
+        try:
+            if states and json.loads(states[0].read_text())["checkpoint"]["encode"]["pieces"]:
+                break
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        time.sleep(0.05)
     os.kill(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err

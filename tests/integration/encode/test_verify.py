@@ -51,7 +51,7 @@ def test_quick_still_decodes_a_leftover_and_refuses_it_when_damaged(
 ) -> None:
     source = tmp_path / "bbb.mp4"
     shutil.copy(bbb_40s, source)
-    quick = [*FAST, *PIECE, "--verify", "quick"]
+    quick = [*FAST, *PIECE, "--verify", "quick", "--piece-workers", "1"]  # one lane: one leftover piece
     crashed = run_cli(*quick, str(source), env={**TAG, FAILPOINT_ENV: "piece-unrecorded"})
     assert crashed.returncode == -9, crashed.stderr
     part = tmp_path / ".lazy_transcode_state" / "bbb.mp4_qp.work" / "pieces" / "piece_00000.part.mp4"
