@@ -138,14 +138,10 @@ def test_a_worker_killed_mid_piece_loses_nothing(
     job_id = add(ltd, film)
 
     def w1_encoding() -> bool:
-        return any(
-            b"ffmpeg" in Path(f"/proc/{pid}/comm").read_bytes() for pid in _alive(descendants(farm.workers["w1"].pid))
-        )
+        return any(b"ffmpeg" in _comm(pid) for pid in _alive(descendants(farm.workers["w1"].pid)))
 
     wait_until(w1_encoding, 60, "a piece on w1")
-    encoding = [
-        p for p in _alive(descendants(farm.workers["w1"].pid)) if b"ffmpeg" in Path(f"/proc/{p}/comm").read_bytes()
-    ]
+    encoding = [p for p in _alive(descendants(farm.workers["w1"].pid)) if b"ffmpeg" in _comm(p)]
     killed = farm.dask_worker_pids("w1")
     assert killed
     for pid in killed:
@@ -326,7 +322,7 @@ def test_cancel_ends_the_pieces_running_on_workers(farm: Farm, ltd_factory: Call
 
     def on_workers() -> list[int]:
         pids = [p for name in ("w1", "w2") for p in _alive(descendants(farm.workers[name].pid))]
-        return [p for p in pids if b"ffmpeg" in Path(f"/proc/{p}/comm").read_bytes()]
+        return [p for p in pids if b"ffmpeg" in _comm(p)]
 
     wait_until(lambda: bool(on_workers()), 60, "a piece on a worker")
     ltd.request("cancel", {"ids": [job_id]})

@@ -41,7 +41,9 @@ def _encoded(stderr: str) -> list[int]:
 
 
 def _killed_after_first_piece(source: Path, *args: str) -> None:
-    run = run_cli(*FAST, *PIECE, *args, str(source), env={**TAG, FAILPOINT_ENV: "piece-recorded@1"})
+    """Killed once piece 0 is recorded (one lane: with two, another piece could be the first)."""
+    lane = ["--piece-workers", "1"]
+    run = run_cli(*FAST, *PIECE, *lane, *args, str(source), env={**TAG, FAILPOINT_ENV: "piece-recorded@1"})
     assert run.returncode == -9, run.stderr
 
 
