@@ -352,23 +352,25 @@ class PieceEncoder:
         if not lanes.start(lane, plan):
             return None
         self._in_flight[plan.index] = 0
-        if self.rec.args < 2:
-            return self.enc_args  # pieces of an older version: their arguments had no thread budget
-        if self.profile.threads_change_output:
-            return self.profile.with_threads(self.enc_args, self.rec.threads or 1)
         if lanes.nothing_left_to_start():
             # One of the job's last pieces: it may have every core, since the lanes that finish before it
             # find nothing more to do (the bytes are the same with any budget).
-            return self.profile.with_threads(self.enc_args, self.job.cores)
+            return self._args_with(self.job.cores)
         here = sum(1 for n in lanes.waiting if n in self._local_ids)
-        return self.profile.with_threads(self.enc_args, self.job.cores // max(1, here))
+        return self._args_with(self.job.cores // max(1, here))
 
     def remote_args(self) -> EncoderArgs:
         """The arguments of a piece encoded elsewhere: one core each, or the job's fixed budget (x264)."""
+        return self._args_with(1)
+
+    def _args_with(self, threads: int) -> EncoderArgs:
+        """The encoder's arguments with a budget of `threads`, where the budget may vary: an older
+        version's pieces had none, and an encoder whose bytes depend on it keeps the recorded one."""
         if self.rec.args < 2:
             return self.enc_args
-        fixed = self.rec.threads or 1
-        return self.profile.with_threads(self.enc_args, fixed if self.profile.threads_change_output else 1)
+        if self.profile.threads_change_output:
+            return self.profile.with_threads(self.enc_args, self.rec.threads or 1)
+        return self.profile.with_threads(self.enc_args, threads)
 
     def _on_frames(self, plan: PiecePlan, frames: int) -> None:
         """Progress of one piece's encoder: the job's percent, speed and ETA over all lanes."""

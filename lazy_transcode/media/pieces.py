@@ -90,14 +90,3 @@ def _seek_point(scan: FrameScan, pts: int) -> float | None:
 def _midpoint(pts: list[int], i: int, tb: Fraction) -> float:
     """Seconds half-way between frame i-1 and frame i."""
     return float((pts[i - 1] + pts[i]) * tb / 2)
-
-
-def contiguous_runs(plans: list[PiecePlan]) -> list[list[PiecePlan]]:
-    """Group pieces with consecutive indexes: each group is encoded by one ffmpeg run."""
-    runs: list[list[PiecePlan]] = []
-    for plan in plans:
-        if runs and runs[-1][-1].index + 1 == plan.index:
-            runs[-1].append(plan)
-        else:
-            runs.append([plan])
-    return runs

@@ -8,7 +8,7 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lazy_transcode.media.pieces import PiecePlan, contiguous_runs, plan_pieces
+from lazy_transcode.media.pieces import PiecePlan, plan_pieces
 from lazy_transcode.media.probe import FrameScan
 from lazy_transcode.media.process import parse_progress_block
 
@@ -96,13 +96,6 @@ def test_keyframe_interval_shortens_pieces_of_a_25fps_film() -> None:
     pts = [i * 512 for i in range(25 * 60)]
     plans = plan_pieces(_scan(pts, Fraction(1, 12800)), 10.0, max_frames=240)
     assert [p.frame_count for p in plans] == [240] * 6 + [60]
-
-
-def test_contiguous_runs() -> None:
-    plans = plan_pieces(_scan([i * 40 for i in range(100)]), 0.4)  # 10 pieces of 10 frames
-    missing = [plans[i] for i in (0, 1, 2, 5, 7, 8, 9)]
-    assert [[p.index for p in run] for run in contiguous_runs(missing)] == [[0, 1, 2], [5], [7, 8, 9]]
-    assert contiguous_runs([]) == []
 
 
 def test_progress_block() -> None:
