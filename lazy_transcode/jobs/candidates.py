@@ -123,6 +123,7 @@ class Candidates:
                 record = PiecesRecord(
                     key=encoder.key(), frames=template.frames, time_base=template.time_base, span=template.span,
                     plan=list(template.plan), args=ARGS_VERSION, threads=template.threads,
+                    frame_step=template.frame_step,
                 )  # fmt: skip
                 encoder.job.cp.encode = record
             self.search.candidates[label] = record

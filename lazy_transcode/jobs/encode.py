@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Decoded formats that YUV4MPEG carries unchanged (no range or siting conversion on the way).
+Y4M_FORMATS = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", "yuv444p10le", "gray"})
 KEY_VERSION = 1  # part of the pieces' key: bumped only when the same settings would give other piece bytes
 TIMESTAMP_TOLERANCE = Fraction(1, 1000)  # pieces are compared to the source within a millisecond
 
@@ -74,6 +77,18 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except OSError:
         return os.cpu_count() or 1
+
+
+def y4m_frame_step(pts: Sequence[int], pix_fmt: str | None, enc: EncoderArgs) -> int | None:
+    """The pts step of a file whose frames are all evenly spaced, in a decoded format that YUV4MPEG
+    carries as it is and the encoder takes unconverted; else None (the frames then go as NUT)."""
+    wanted = enc.output.get("pix_fmt", pix_fmt)
+    if pix_fmt not in Y4M_FORMATS or wanted != pix_fmt or enc.filters:
+        return None
+    step = pts[1] - pts[0] if len(pts) > 1 else 0
+    if step <= 0 or any(b - a != step for a, b in itertools.pairwise(pts)):
+        return None
+    return step
 
 
 async def _all_or_none(coros: Sequence[Awaitable[None]]) -> None:
@@ -207,11 +222,17 @@ class PieceEncoder:
             key=key,
             args=ARGS_VERSION,
             threads=threads,
+            frame_step=self._frame_step(scan),
             frames=scan.frame_count,
             time_base=str(scan.time_base),
             span=scan.seconds(scan.pts[-1]) - scan.seconds(scan.pts[0]),
             plan=[tuple(p.to_list()) for p in plans],  # type: ignore[misc]
         )
+
+    def _frame_step(self, scan: FrameScan) -> int | None:
+        video = self.info.video
+        assert video is not None
+        return y4m_frame_step(scan.pts, video.pix_fmt, self.enc_args)
 
     async def _decoded_times(self, scan: FrameScan) -> FrameScan:
         """The scan with the timestamps ffmpeg's decoder gives its frames: the source's packets lack them."""
@@ -307,7 +328,7 @@ class PieceEncoder:
             local = self._lane_count(len(missing))
             if farm is not None and remote is not None and remote.slots() and remote.local_pieces is not None:
                 local = min(remote.local_pieces, len(missing))
-            lanes = Lanes(missing, max(1, local))
+            lanes = Lanes(missing, max(1, local), Fraction(self.rec.time_base))
             self._local_ids = set(range(local))
             log.info("%s: %d pieces to encode, %d at a time here", self.source.name, len(missing), local)
             coros = [self._lane(lanes, n) for n in range(local)]
@@ -339,7 +360,7 @@ class PieceEncoder:
                     run, source=self.reads, info=self.info, time_base=self.rec.time_base, ffmpeg=self.ffmpeg,
                     control=self.control, part_path=self._part_path, on_frames=self._on_frames,
                     encoder_for=lambda plan: self._encoder_for(lanes, lane, plan), on_piece=self._piece_encoded,
-                    name=self.source.name,
+                    name=self.source.name, frame_step=self.rec.frame_step,
                 )  # fmt: skip
             except RunFailed as exc:
                 raise JobFailed(str(exc)) from None

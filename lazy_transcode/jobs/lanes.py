@@ -5,12 +5,16 @@ claims its fair share of the pieces nobody has claimed, from the front; once all
 the back half of the not yet started pieces of the lane with the most left (work stealing), so near the
 end no lane idles while another still has a long run ahead. The lanes' order of work never changes a
 piece's bytes: each piece is encoded alone from its own frames.
+
+Where a run starts, its decoder first decodes from the source keyframe before the run's first frame
+(its lead-in) for nothing. Runs are therefore cut, within a little of the fair share or the half, before
+the piece with the shortest lead-in: one that starts on a source keyframe costs nothing.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
+from fractions import Fraction
 
 from lazy_transcode.media.pieces import PiecePlan
 
@@ -18,10 +22,13 @@ from lazy_transcode.media.pieces import PiecePlan
 class Lanes:
     """The pieces left to encode and the runs the lanes hold; one event loop drives it (no locks)."""
 
-    def __init__(self, pieces: list[PiecePlan], lanes: int) -> None:
+    SLACK = 0.15  # a run may be this much of its share shorter or longer, for a cheaper start after it
+
+    def __init__(self, pieces: list[PiecePlan], lanes: int, time_base: Fraction | None = None) -> None:
         if lanes < 1:
             raise ValueError("at least one lane")
         self.count = lanes
+        self.time_base = time_base  # of the pieces' start_pts; None: lead-ins unknown, cut at the share
         self.unclaimed: deque[PiecePlan] = deque(sorted(pieces, key=lambda p: p.index))
         self.waiting: dict[int, deque[PiecePlan]] = {}  # per lane: claimed, not started, in order
 
@@ -63,28 +70,45 @@ class Lanes:
         """Whether an idle lane would find a run to claim (unclaimed, or unstarted in another lane)."""
         return bool(self.unclaimed) or any(self.waiting.values())
 
+    def lead_in(self, plan: PiecePlan) -> float:
+        """Seconds of source a run starting at `plan` decodes before its first frame."""
+        if plan.seek is None or self.time_base is None:
+            return 0.0
+        return max(0.0, float(plan.start_pts * self.time_base) - plan.seek)
+
     def _share(self) -> list[PiecePlan]:
-        """A fair share of the unclaimed pieces (by frames, among the lanes without a run), from the front."""
+        """A fair share of the unclaimed pieces (by frames, among the lanes without a run), from the front,
+        ending before the cheapest start for the next run within SLACK of the share."""
         if not self.unclaimed:
             return []
         idle = max(1, self.count - len(self.waiting))
         share = sum(p.frame_count for p in self.unclaimed) / idle
-        run = [self.unclaimed.popleft()]
-        frames = run[0].frame_count
-        while self.unclaimed and self.unclaimed[0].index == run[-1].index + 1:
-            after = frames + self.unclaimed[0].frame_count
-            if abs(after - share) >= abs(frames - share):
+        ends: list[tuple[int, int]] = []  # (pieces, frames) of each possible run from the front
+        frames = 0
+        for n, plan in enumerate(self.unclaimed):
+            if n and plan.index != self.unclaimed[n - 1].index + 1:
                 break
-            run.append(self.unclaimed.popleft())
-            frames = after
-        return run
+            frames += plan.frame_count
+            ends.append((n + 1, frames))
+            if frames >= share * (1 + self.SLACK):
+                break
+        best = min(ends, key=lambda e: abs(e[1] - share))  # the fair share itself
+        if idle > 1:
+            near = [e for e in ends if abs(e[1] - share) <= share * self.SLACK and e[0] < len(self.unclaimed)]
+            if near:
+                best = min(near, key=lambda e: (self.lead_in(self.unclaimed[e[0]]), abs(e[1] - share)))
+        return [self.unclaimed.popleft() for _ in range(best[0])]
 
     def _steal(self) -> list[PiecePlan]:
-        """The back half of the unstarted pieces of the lane with the most frames still to start."""
+        """About the back half of the unstarted pieces of the lane with the most frames still to start,
+        from the cheapest start among the middle pieces."""
         victims = [(sum(p.frame_count for p in q), lane) for lane, q in self.waiting.items() if q]
         if not victims:
             return []
         _, victim = max(victims)
         queue = self.waiting[victim]
-        taken = [queue.pop() for _ in range(math.ceil(len(queue) / 2))]
+        half = len(queue) // 2  # the first stolen piece: the victim keeps `half`
+        splits = [k for k in (half - 1, half, half + 1) if 0 <= k < len(queue) and (k > 0 or len(queue) == 1)]
+        split = min(splits, key=lambda k: (self.lead_in(queue[k]), abs(k - half)))
+        taken = [queue.pop() for _ in range(len(queue) - split)]
         return taken[::-1]

@@ -125,6 +125,9 @@ class PiecesRecord(_Record):
     pieces: dict[int, PieceRecord] = msgspec.field(default_factory=dict)
     args: int = 1  # the version of the encoder's argument set (media.encoders.ARGS_VERSION); 1: before it had one
     threads: int | None = None  # a fixed thread budget, for encoders whose bytes depend on it (x264)
+    # Every frame follows the one before by this many time-base units: the frames reach the encoders as
+    # YUV4MPEG. None (older records too): as NUT. Fixed at plan time, so every piece is made alike.
+    frame_step: int | None = None
 
     def __post_init__(self) -> None:
         if self.frames <= 0 or not self.plan or any(row[1] <= 0 for row in self.plan):
@@ -135,6 +138,8 @@ class PiecesRecord(_Record):
             raise ValueError("a recorded piece is not in the plan")
         if not 1 <= self.args <= ARGS_VERSION or (self.threads is not None and not 1 <= self.threads <= 1024):
             raise ValueError("unknown argument set or thread budget")
+        if self.frame_step is not None and not 1 <= self.frame_step <= 2**31:
+            raise ValueError("frame_step must be a positive number of time-base units")
 
     def plans(self) -> list[PiecePlan]:
         return [PiecePlan.from_list(i, list(row)) for i, row in enumerate(self.plan)]

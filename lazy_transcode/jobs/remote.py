@@ -31,6 +31,7 @@ class RemotePiece:
     plan: PiecePlan
     args: EncoderArgs
     encoder: str
+    frame_step: int | None = None  # the record's: how the frames reach the encoder
 
 
 class RemotePieces(Protocol):

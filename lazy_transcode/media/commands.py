@@ -79,7 +79,9 @@ def colour_args(info: MediaInfo) -> dict[str, Any]:
     return out
 
 
-def decode_pieces_args(source: Path, info: MediaInfo, run: Sequence[PiecePlan], pattern: Path) -> list[str]:
+def decode_pieces_args(
+    source: Path, info: MediaInfo, run: Sequence[PiecePlan], pattern: Path, frame_tb: str | None = None
+) -> list[str]:
     """Decode consecutive pieces once, as raw frames with their source timestamps, one NUT stream each.
 
     `pattern` names one FIFO per piece (printf-style, numbered by piece index); each piece's encoder
@@ -93,6 +95,10 @@ def decode_pieces_args(source: Path, info: MediaInfo, run: Sequence[PiecePlan], 
     from the file's start time (the earliest timestamp of any stream), `-copyts` or not, so a file
     that starts after zero (MPEG-TS, MPEG-PS, FLV with its audio first) has it taken off. The run
     ends after its frame count (`-to` would count from where the seek landed, not from the cut).
+    With `frame_tb` (one frame's duration, for a file whose frames are evenly spaced) the frames go as
+    YUV4MPEG instead: its muxer passes the decoded frames with no copy into a packet, where NUT's costs
+    about as much CPU as decoding them (3 ms a 720p frame). Y4M carries no timestamps, only that rate;
+    the encoder puts them back (`piece_encode_args`).
     """
     assert info.video is not None and run
     first, last = run[0], run[-1]
@@ -107,9 +113,9 @@ def decode_pieces_args(source: Path, info: MediaInfo, run: Sequence[PiecePlan], 
         trim.append(f"end={last.stop:.6f}")
     stream = ffmpeg_python.input(str(source), **input_kwargs)
     output_kwargs: dict[str, Any] = {
-        "c:v": "rawvideo",
+        "c:v": "wrapped_avframe" if frame_tb else "rawvideo",
         "fps_mode": "passthrough",
-        "enc_time_base": "demux",
+        "enc_time_base": frame_tb or "demux",
         "frames:v": sum(p.frame_count for p in run),
         "an": None,
         "sn": None,
@@ -117,11 +123,13 @@ def decode_pieces_args(source: Path, info: MediaInfo, run: Sequence[PiecePlan], 
         "map_metadata": -1,
         "map_chapters": -1,
         "f": "segment",
-        "segment_format": "nut",
+        "segment_format": "yuv4mpegpipe" if frame_tb else "nut",
         "segment_start_number": first.index,
         "reset_timestamps": 0,
         "avoid_negative_ts": "disabled",
     }
+    if frame_tb:
+        output_kwargs["segment_format_options"] = "strict=-1"  # 10-bit formats are ffmpeg's extension of Y4M
     if trim:  # a simple filtergraph (-vf), so that the frames keep the stream's time base
         output_kwargs["vf"] = "trim=" + ":".join(trim)
     # Cut before every later piece; the last number (never reached) keeps the muxer from cutting by time.
@@ -151,10 +159,27 @@ def frame_times_args(source: Path, info: MediaInfo, out: Path) -> list[str]:
 
 
 def piece_encode_args(
-    frames: Path, info: MediaInfo, plan: PiecePlan, enc: EncoderArgs, out: Path, time_base: str
+    frames: Path,
+    info: MediaInfo,
+    plan: PiecePlan,
+    enc: EncoderArgs,
+    out: Path,
+    time_base: str,
+    frame_step: int | None = None,
 ) -> list[str]:
-    """Encode one piece from its raw frames (a NUT stream), keeping their timestamps in `time_base`."""
-    stream: Any = ffmpeg_python.input(str(frames), f="nut", copyts=None)["v:0"]
+    """Encode one piece from its raw frames, keeping their timestamps in `time_base`.
+
+    The frames come as NUT, with their timestamps, or (`frame_step`: every frame `frame_step` units of
+    `time_base` after the one before) as YUV4MPEG, whose frames get them back here, exactly. Y4M also
+    states a chroma siting that NUT leaves unset; it is unset again, so that the encoder writes the
+    same stream either way.
+    """
+    if frame_step is None:
+        stream: Any = ffmpeg_python.input(str(frames), f="nut", copyts=None)["v:0"]
+    else:
+        stream = ffmpeg_python.input(str(frames), f="yuv4mpegpipe")["v:0"]
+        stream = stream.filter("settb", time_base).filter("setpts", f"{plan.start_pts}+N*{frame_step}")
+        stream = stream.filter("setparams", chroma_location="unspecified")
     for flt in enc.filters:
         name, _, arg = flt.partition("=")
         stream = stream.filter(name, arg) if arg else stream.filter(name)

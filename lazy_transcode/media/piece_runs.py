@@ -20,6 +20,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 from lazy_transcode.control import JobControl
@@ -75,6 +76,7 @@ async def encode_run(
     on_frames: Callable[[PiecePlan, int], None],
     on_piece: Callable[[PiecePlan], Awaitable[None]],
     name: str = "",
+    frame_step: int | None = None,
 ) -> int:
     """Encode the pieces of `run` in order into `part_path(index)`; return how many were encoded.
 
@@ -83,12 +85,14 @@ async def encode_run(
     frames a piece's encoder has done; `on_piece(plan)` is awaited once a piece's encoder has exited
     (it checks and records the piece; what it raises ends the run). The decoder and every encoder
     still running are stopped when the run ends, however it ends. `name` names the file in the log
-    (`source` may be a /proc path to a held descriptor).
+    (`source` may be a /proc path to a held descriptor). `frame_step`: the file's frames are evenly
+    spaced by this many units of `time_base`, and go to the encoders as YUV4MPEG (cheaper than NUT).
     """
     first = run[0]
     which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{run[-1].index}"
     with tempfile.TemporaryDirectory(prefix=f"{FIFO_PREFIX}{os.getpid()}-") as fifo_dir:
-        fifo = Path(fifo_dir) / "frames_%05d.nut"
+        fifo = Path(fifo_dir) / ("frames_%05d.y4m" if frame_step else "frames_%05d.nut")
+        frame_tb = None if frame_step is None else str(Fraction(time_base) * frame_step)
 
         def fifo_of(plan: PiecePlan) -> Path:
             return Path(str(fifo).replace("%05d", f"{plan.index:05d}"))
@@ -100,7 +104,12 @@ async def encode_run(
                 raise RunFailed(f"cannot create a FIFO in {fifo_dir}: {exc.strerror}") from None
             part_path(plan.index).unlink(missing_ok=True)
         decoder = asyncio.ensure_future(
-            run_ffmpeg(decode_pieces_args(source, info, run, fifo), ffmpeg=ffmpeg, control=control, graceful_stop=False)
+            run_ffmpeg(
+                decode_pieces_args(source, info, run, fifo, frame_tb),
+                ffmpeg=ffmpeg,
+                control=control,
+                graceful_stop=False,
+            )
         )
         encoders: dict[int, asyncio.Future[str]] = {}
         ended_at: int | None = None  # the run stops before this position (the rest went to another lane)
@@ -118,7 +127,7 @@ async def encode_run(
                 ended_at = n
                 return
             log.info("%s: encoding piece %d (%d frames)", name or source.name, plan.index, plan.frame_count)
-            args = piece_encode_args(fifo_of(plan), info, plan, enc, part_path(plan.index), time_base)
+            args = piece_encode_args(fifo_of(plan), info, plan, enc, part_path(plan.index), time_base, frame_step)
 
             def progress(rec: FfmpegProgress, plan: PiecePlan = plan) -> None:
                 on_frames(plan, min(rec.frame, plan.frame_count))

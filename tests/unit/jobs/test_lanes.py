@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -79,3 +80,33 @@ def test_every_piece_is_started_exactly_once_whatever_the_order(
             lanes.release(lane)
             idle.add(lane)
     assert sorted(started) == [p.index for p in plans]
+
+
+def _keyed(counts: list[int], keyframe_at: set[int]) -> list[PiecePlan]:
+    """Pieces at 1 frame a second; those in `keyframe_at` start on a source keyframe, the others 5 s after one."""
+    plans, first = [], 0
+    for n, count in enumerate(counts):
+        seek = None if n == 0 else float(first) if n in keyframe_at else float(first - 5)
+        plans.append(PiecePlan(n, first, count, first, seek, None))
+        first += count
+    return plans
+
+
+def test_a_run_ends_before_a_piece_that_starts_on_a_keyframe_when_one_is_near_the_share() -> None:
+    lanes = Lanes(_keyed([100] * 20, {11}), 2, Fraction(1))
+    a, b = lanes.claim(0) or [], lanes.claim(1) or []
+    assert [p.index for p in a] == list(range(11))  # 1100 frames: within 15 % of the share of 1000
+    assert b[0].index == 11 and lanes.lead_in(b[0]) == 0.0
+    far = Lanes(_keyed([100] * 20, {13}), 2, Fraction(1))
+    assert [p.index for p in far.claim(0) or []] == list(range(10))  # 1300 frames is too far from the share
+
+
+def test_a_steal_starts_on_a_keyframe_next_to_the_half() -> None:
+    lanes = Lanes(_keyed([100] * 8, {3}), 2, Fraction(1))
+    a = lanes.claim(0) or []
+    b = lanes.claim(1) or []
+    for plan in b:
+        assert lanes.start(1, plan)
+    assert lanes.start(0, a[0])
+    stolen = lanes.claim(1) or []  # lane 0 has 1, 2, 3 unstarted: the half is piece 2, the keyframe is at 3
+    assert [p.index for p in stolen] == [3]

@@ -75,3 +75,16 @@ def test_each_piece_has_its_own_encoder_keeping_source_timestamps() -> None:
     assert _option(args, "-fps_mode") == "passthrough"
     assert _option(args, "-frames:v") == "100"
     assert _option(args, "-c:v") == "libx265" and _option(args, "-crf") == "28"
+
+
+def test_evenly_spaced_frames_go_as_y4m_and_get_their_timestamps_back() -> None:
+    decode = decode_pieces_args(Path("/m/film.mkv"), INFO, PLANS[1:], Path("/tmp/f/frames_%05d.y4m"), "1/25")
+    assert _option(decode, "-c:v") == "wrapped_avframe" and _option(decode, "-segment_format") == "yuv4mpegpipe"
+    assert _option(decode, "-enc_time_base") == "1/25"  # the Y4M header's rate: one frame's duration
+    assert _option(decode, "-segment_format_options") == "strict=-1"
+    enc = get_profile("libx265").build(EncodeSettings(quality=28), preset="ultrafast")
+    args = piece_encode_args(Path("/tmp/f/frames_00001.y4m"), INFO, PLANS[1], enc, Path("/w/p.mp4"), "1/12800", 512)
+    assert args[: args.index("-i")] == ["-f", "yuv4mpegpipe"]
+    graph = _option(args, "-filter_complex")
+    assert "settb=1/12800" in graph and "setpts=51200+N*512" in graph and "chroma_location=unspecified" in graph
+    assert _option(args, "-enc_time_base") == "1/12800"
