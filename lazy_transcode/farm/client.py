@@ -207,7 +207,7 @@ class FarmClient:
         spec = {
             "source": to_worker(piece.source), "part": to_worker(piece.part), "info": piece.info,
             "time_base": piece.time_base, "plan": piece.plan, "args": piece.args,
-            "frame_step": piece.frame_step,
+            "timing": piece.timing,
         }  # fmt: skip
         stem = re.sub(r"[^A-Za-z0-9._]+", "_", piece.source.name)[:80]
         key = f"piece-{stem}-{piece.plan.index}-{secrets.token_hex(6)}"

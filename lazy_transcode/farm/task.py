@@ -100,7 +100,7 @@ async def _encode(spec: dict[str, Any], source: Path, part: Path, ffmpeg: str, c
         await encode_run(
             [plan], source=source, info=spec["info"], time_base=spec["time_base"], ffmpeg=ffmpeg, control=control,
             part_path=lambda _index: temp, encoder_for=lambda _plan: spec["args"], on_frames=lambda _p, _n: None,
-            on_piece=finished, name=source.name, frame_step=spec.get("frame_step"),
+            on_piece=finished, name=source.name, timing=spec.get("timing"),
         )  # fmt: skip
     finally:
         temp.unlink(missing_ok=True)

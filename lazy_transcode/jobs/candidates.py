@@ -123,7 +123,7 @@ class Candidates:
                 record = PiecesRecord(
                     key=encoder.key(), frames=template.frames, time_base=template.time_base, span=template.span,
                     plan=list(template.plan), args=ARGS_VERSION, threads=template.threads,
-                    frame_step=template.frame_step,
+                    frame_step=template.frame_step, frame_gaps=list(template.frame_gaps),
                 )  # fmt: skip
                 encoder.job.cp.encode = record
             self.search.candidates[label] = record

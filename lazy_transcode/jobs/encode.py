@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import json
 import logging
 import os
@@ -25,7 +24,7 @@ from lazy_transcode.media.commands import assemble_args, decode_check_args, fram
 from lazy_transcode.media.encoders import ARGS_VERSION, KEYINT_DEFAULT, EncoderArgs, get_profile
 from lazy_transcode.media.join import JoinError, codec_parameters, join_pieces
 from lazy_transcode.media.piece_runs import RunFailed, encode_run, remove_stale_fifo_dirs
-from lazy_transcode.media.pieces import PiecePlan, plan_pieces
+from lazy_transcode.media.pieces import FrameTiming, PiecePlan, plan_pieces
 from lazy_transcode.media.place import fsync_dir, fsync_file, output_name, sha256_file
 from lazy_transcode.media.probe import FrameScan, MediaInfo, ProbeError, read_frame_times, scan_video_frames
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
@@ -79,16 +78,13 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def y4m_frame_step(pts: Sequence[int], pix_fmt: str | None, enc: EncoderArgs) -> int | None:
-    """The pts step of a file whose frames are all evenly spaced, in a decoded format that YUV4MPEG
-    carries as it is and the encoder takes unconverted; else None (the frames then go as NUT)."""
+def y4m_timing(pts: list[int], plans: list[PiecePlan], pix_fmt: str | None, enc: EncoderArgs) -> FrameTiming | None:
+    """The frames' timing, when their decoded format is one YUV4MPEG carries as it is and the encoder
+    takes unconverted, and their timestamps are regular enough to write down; else None (as NUT)."""
     wanted = enc.output.get("pix_fmt", pix_fmt)
     if pix_fmt not in Y4M_FORMATS or wanted != pix_fmt or enc.filters:
         return None
-    step = pts[1] - pts[0] if len(pts) > 1 else 0
-    if step <= 0 or any(b - a != step for a, b in itertools.pairwise(pts)):
-        return None
-    return step
+    return FrameTiming.of(pts, plans)
 
 
 async def _all_or_none(coros: Sequence[Awaitable[None]]) -> None:
@@ -215,6 +211,7 @@ class PieceEncoder:
             raise JobFailed(str(exc)) from None
         self._check_complete(scan)
         plans = plan_pieces(scan, self.options.piece_seconds, max_frames=self.keyint)
+        timing = y4m_timing(scan.pts, plans, self.info.video.pix_fmt, self.enc_args)
         threads = None
         if self.profile.threads_change_output:  # fixed for the whole job, whatever runs beside it later
             threads = max(1, self.job.cores // self._lane_count(len(plans)))
@@ -222,17 +219,13 @@ class PieceEncoder:
             key=key,
             args=ARGS_VERSION,
             threads=threads,
-            frame_step=self._frame_step(scan),
+            frame_step=timing.step if timing is not None else None,
+            frame_gaps=list(timing.gaps) if timing is not None else [],
             frames=scan.frame_count,
             time_base=str(scan.time_base),
             span=scan.seconds(scan.pts[-1]) - scan.seconds(scan.pts[0]),
             plan=[tuple(p.to_list()) for p in plans],  # type: ignore[misc]
         )
-
-    def _frame_step(self, scan: FrameScan) -> int | None:
-        video = self.info.video
-        assert video is not None
-        return y4m_frame_step(scan.pts, video.pix_fmt, self.enc_args)
 
     async def _decoded_times(self, scan: FrameScan) -> FrameScan:
         """The scan with the timestamps ffmpeg's decoder gives its frames: the source's packets lack them."""
@@ -360,7 +353,7 @@ class PieceEncoder:
                     run, source=self.reads, info=self.info, time_base=self.rec.time_base, ffmpeg=self.ffmpeg,
                     control=self.control, part_path=self._part_path, on_frames=self._on_frames,
                     encoder_for=lambda plan: self._encoder_for(lanes, lane, plan), on_piece=self._piece_encoded,
-                    name=self.source.name, frame_step=self.rec.frame_step,
+                    name=self.source.name, timing=self.rec.timing(),
                 )  # fmt: skip
             except RunFailed as exc:
                 raise JobFailed(str(exc)) from None

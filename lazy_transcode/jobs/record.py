@@ -33,7 +33,7 @@ import msgspec
 from lazy_transcode.jobs.api import JobOptions, JobResult, OptionError
 from lazy_transcode.media.encoders import ARGS_VERSION, EncodeSettings
 from lazy_transcode.media.fingerprint import FileIdentity
-from lazy_transcode.media.pieces import PiecePlan
+from lazy_transcode.media.pieces import FrameTiming, PiecePlan
 from lazy_transcode.media.samples import ExtractedClip
 from lazy_transcode.options import options_from_operation
 from lazy_transcode.state import layout
@@ -125,9 +125,11 @@ class PiecesRecord(_Record):
     pieces: dict[int, PieceRecord] = msgspec.field(default_factory=dict)
     args: int = 1  # the version of the encoder's argument set (media.encoders.ARGS_VERSION); 1: before it had one
     threads: int | None = None  # a fixed thread budget, for encoders whose bytes depend on it (x264)
-    # Every frame follows the one before by this many time-base units: the frames reach the encoders as
-    # YUV4MPEG. None (older records too): as NUT. Fixed at plan time, so every piece is made alike.
+    # The frames' timing (`media.pieces.FrameTiming`): each follows the one before by `frame_step`
+    # time-base units, plus the extra of `frame_gaps` (frame, extra). The frames then reach the encoders
+    # as YUV4MPEG; with no step (older records too) as NUT. Fixed at plan time: every piece is made alike.
     frame_step: int | None = None
+    frame_gaps: list[tuple[int, int]] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.frames <= 0 or not self.plan or any(row[1] <= 0 for row in self.plan):
@@ -140,9 +142,17 @@ class PiecesRecord(_Record):
             raise ValueError("unknown argument set or thread budget")
         if self.frame_step is not None and not 1 <= self.frame_step <= 2**31:
             raise ValueError("frame_step must be a positive number of time-base units")
+        frames = [k for k, _ in self.frame_gaps]
+        if frames != sorted(set(frames)) or any(not 0 < k < self.frames or abs(e) >= 2**40 for k, e in self.frame_gaps):
+            raise ValueError("frame_gaps must name frames of the plan, in order, each once")
 
     def plans(self) -> list[PiecePlan]:
         return [PiecePlan.from_list(i, list(row)) for i, row in enumerate(self.plan)]
+
+    def timing(self) -> FrameTiming | None:
+        if self.frame_step is None:
+            return None
+        return FrameTiming(self.frame_step, tuple((k, e) for k, e in self.frame_gaps))
 
 
 class OutputRecord(_Record):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lazy_transcode.media.encoders import EncoderArgs
-from lazy_transcode.media.pieces import PiecePlan
+from lazy_transcode.media.pieces import FrameTiming, PiecePlan
 from lazy_transcode.media.probe import MediaInfo
 
 
@@ -31,7 +31,7 @@ class RemotePiece:
     plan: PiecePlan
     args: EncoderArgs
     encoder: str
-    frame_step: int | None = None  # the record's: how the frames reach the encoder
+    timing: FrameTiming | None = None  # the record's: how the frames reach the encoder
 
 
 class RemotePieces(Protocol):

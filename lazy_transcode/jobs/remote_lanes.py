@@ -94,7 +94,7 @@ class RemoteLanes:
         piece = RemotePiece(
             source=enc.source, part=Path(shown(enc._part_path(plan.index))), info=enc.info,
             time_base=enc.rec.time_base, plan=plan, args=enc.remote_args(), encoder=enc.profile.name,
-            frame_step=enc.rec.frame_step,
+            timing=enc.rec.timing(),
         )  # fmt: skip
         enc._in_flight[plan.index] = 0
         task = asyncio.ensure_future(self.remote.encode(piece))

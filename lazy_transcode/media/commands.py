@@ -18,7 +18,7 @@ from typing import Any
 import ffmpeg as ffmpeg_python
 
 from lazy_transcode.media.encoders import EncoderArgs
-from lazy_transcode.media.pieces import PiecePlan
+from lazy_transcode.media.pieces import FrameTiming, PiecePlan
 from lazy_transcode.media.probe import MediaInfo
 from lazy_transcode.media.tags import OUTPUT_TAG
 
@@ -165,20 +165,20 @@ def piece_encode_args(
     enc: EncoderArgs,
     out: Path,
     time_base: str,
-    frame_step: int | None = None,
+    timing: FrameTiming | None = None,
 ) -> list[str]:
     """Encode one piece from its raw frames, keeping their timestamps in `time_base`.
 
-    The frames come as NUT, with their timestamps, or (`frame_step`: every frame `frame_step` units of
-    `time_base` after the one before) as YUV4MPEG, whose frames get them back here, exactly. Y4M also
+    The frames come as NUT, with their timestamps, or (with their `timing`) as YUV4MPEG, whose frames
+    get them back here, exactly. Y4M also
     states a chroma siting that NUT leaves unset; it is unset again, so that the encoder writes the
     same stream either way.
     """
-    if frame_step is None:
+    if timing is None:
         stream: Any = ffmpeg_python.input(str(frames), f="nut", copyts=None)["v:0"]
     else:
         stream = ffmpeg_python.input(str(frames), f="yuv4mpegpipe")["v:0"]
-        stream = stream.filter("settb", time_base).filter("setpts", f"{plan.start_pts}+N*{frame_step}")
+        stream = stream.filter("settb", time_base).filter("setpts", timing.setpts(plan))
         stream = stream.filter("setparams", chroma_location="unspecified")
     for flt in enc.filters:
         name, _, arg = flt.partition("=")

@@ -26,7 +26,7 @@ from pathlib import Path
 from lazy_transcode.control import JobControl
 from lazy_transcode.media.commands import decode_pieces_args, piece_encode_args
 from lazy_transcode.media.encoders import EncoderArgs
-from lazy_transcode.media.pieces import PiecePlan
+from lazy_transcode.media.pieces import FrameTiming, PiecePlan
 from lazy_transcode.media.probe import MediaInfo
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
 
@@ -76,7 +76,7 @@ async def encode_run(
     on_frames: Callable[[PiecePlan, int], None],
     on_piece: Callable[[PiecePlan], Awaitable[None]],
     name: str = "",
-    frame_step: int | None = None,
+    timing: FrameTiming | None = None,
 ) -> int:
     """Encode the pieces of `run` in order into `part_path(index)`; return how many were encoded.
 
@@ -85,14 +85,14 @@ async def encode_run(
     frames a piece's encoder has done; `on_piece(plan)` is awaited once a piece's encoder has exited
     (it checks and records the piece; what it raises ends the run). The decoder and every encoder
     still running are stopped when the run ends, however it ends. `name` names the file in the log
-    (`source` may be a /proc path to a held descriptor). `frame_step`: the file's frames are evenly
-    spaced by this many units of `time_base`, and go to the encoders as YUV4MPEG (cheaper than NUT).
+    (`source` may be a /proc path to a held descriptor). With the frames' `timing` they go to the
+    encoders as YUV4MPEG (cheaper than NUT), and each encoder gives them back their timestamps.
     """
     first = run[0]
     which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{run[-1].index}"
     with tempfile.TemporaryDirectory(prefix=f"{FIFO_PREFIX}{os.getpid()}-") as fifo_dir:
-        fifo = Path(fifo_dir) / ("frames_%05d.y4m" if frame_step else "frames_%05d.nut")
-        frame_tb = None if frame_step is None else str(Fraction(time_base) * frame_step)
+        fifo = Path(fifo_dir) / ("frames_%05d.nut" if timing is None else "frames_%05d.y4m")
+        frame_tb = None if timing is None else str(Fraction(time_base) * timing.step)
 
         def fifo_of(plan: PiecePlan) -> Path:
             return Path(str(fifo).replace("%05d", f"{plan.index:05d}"))
@@ -127,7 +127,7 @@ async def encode_run(
                 ended_at = n
                 return
             log.info("%s: encoding piece %d (%d frames)", name or source.name, plan.index, plan.frame_count)
-            args = piece_encode_args(fifo_of(plan), info, plan, enc, part_path(plan.index), time_base, frame_step)
+            args = piece_encode_args(fifo_of(plan), info, plan, enc, part_path(plan.index), time_base, timing)
 
             def progress(rec: FfmpegProgress, plan: PiecePlan = plan) -> None:
                 on_frames(plan, min(rec.frame, plan.frame_count))

@@ -16,6 +16,8 @@ placed half-way between two source frames so that no rounding can move a frame a
 from __future__ import annotations
 
 import bisect
+import itertools
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -43,6 +45,52 @@ class PiecePlan:
         return cls(
             index, first, count, start_pts, None if seek is None else float(seek), None if stop is None else float(stop)
         )
+
+
+MAX_GAPS_PER_PIECE = 16  # irregular frame intervals one piece's timestamp expression may correct
+
+
+@dataclass(frozen=True)
+class FrameTiming:
+    """The frames' timestamps as one step and its exceptions: frame `k` follows frame `k - 1` by `step`
+    plus `extra` for each (k, extra) in `gaps` (a dropped frame, a loop's join), by `step` otherwise.
+
+    Frames sent as YUV4MPEG (which carries no timestamps) get theirs back from it in their encoder."""
+
+    step: int
+    gaps: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def of(cls, pts: list[int], plans: list[PiecePlan]) -> FrameTiming | None:
+        """The timing of a scan's `pts` (None: too irregular to write down for some piece)."""
+        deltas = [b - a for a, b in itertools.pairwise(pts)]
+        if not deltas:
+            return None
+        step = Counter(deltas).most_common(1)[0][0]
+        if step <= 0:
+            return None
+        gaps = tuple((k + 1, d - step) for k, d in enumerate(deltas) if d != step)
+        if len(gaps) > MAX_GAPS_PER_PIECE * len(plans):
+            return None
+        timing = cls(step, gaps)
+        if any(len(timing.piece_gaps(p)) > MAX_GAPS_PER_PIECE for p in plans):
+            return None
+        return timing
+
+    def piece_gaps(self, plan: PiecePlan) -> list[tuple[int, int]]:
+        """The gaps inside `plan`, by frame number within the piece."""
+        lo = bisect.bisect_right(self.gaps, (plan.first_frame, float("inf")))
+        hi = bisect.bisect_left(self.gaps, (plan.first_frame + plan.frame_count, -float("inf")))
+        return [(k - plan.first_frame, extra) for k, extra in self.gaps[lo:hi]]
+
+    def setpts(self, plan: PiecePlan) -> str:
+        """A `setpts` expression giving the piece's N-th frame its source pts, exactly (integer sums).
+
+        A gap counts from its frame on: (1 + sgn(N - n + 0.5)) / 2 is 0 before frame n and 1 from it,
+        written without a comma, which would end the filter in a filter graph."""
+        terms = [f"{plan.start_pts}+N*{self.step}"]
+        terms += [f"({extra})*(1+sgn(N-{n}+0.5))/2" for n, extra in self.piece_gaps(plan)]
+        return "+".join(terms)
 
 
 def plan_pieces(scan: FrameScan, piece_seconds: float, max_frames: int | None = None) -> list[PiecePlan]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lazy_transcode.media.commands import decode_pieces_args, frame_times_args, piece_encode_args
 from lazy_transcode.media.encoders import EncodeSettings, get_profile
-from lazy_transcode.media.pieces import PiecePlan
+from lazy_transcode.media.pieces import FrameTiming, PiecePlan
 from lazy_transcode.media.probe import MediaInfo, VideoInfo
 
 VIDEO = VideoInfo(2, "h264", 640, 360, "yuv420p", 8, Fraction(1, 12800), 25.0, False, 300)
@@ -83,8 +83,13 @@ def test_evenly_spaced_frames_go_as_y4m_and_get_their_timestamps_back() -> None:
     assert _option(decode, "-enc_time_base") == "1/25"  # the Y4M header's rate: one frame's duration
     assert _option(decode, "-segment_format_options") == "strict=-1"
     enc = get_profile("libx265").build(EncodeSettings(quality=28), preset="ultrafast")
-    args = piece_encode_args(Path("/tmp/f/frames_00001.y4m"), INFO, PLANS[1], enc, Path("/w/p.mp4"), "1/12800", 512)
+    timing = FrameTiming(512, ((150, 512),))  # one frame dropped after frame 149
+    args = piece_encode_args(Path("/tmp/f/frames_00001.y4m"), INFO, PLANS[1], enc, Path("/w/p.mp4"), "1/12800", timing)
     assert args[: args.index("-i")] == ["-f", "yuv4mpegpipe"]
     graph = _option(args, "-filter_complex")
-    assert "settb=1/12800" in graph and "setpts=51200+N*512" in graph and "chroma_location=unspecified" in graph
+    assert (
+        "settb=1/12800" in graph
+        and "setpts=51200+N*512+(512)*(1+sgn(N-50+0.5))/2" in graph
+        and "chroma_location=unspecified" in graph
+    )
     assert _option(args, "-enc_time_base") == "1/12800"
