@@ -6,12 +6,41 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.systemd.container import Container, ContainerError, cached_deb, cached_rootfs, ensure_host_tools
+
+_PREPARING: list[threading.Thread] = []
+
+
+def _prepare() -> None:
+    try:
+        ensure_host_tools()
+        cached_rootfs()
+        cached_deb()
+    except (ContainerError, OSError, subprocess.SubprocessError):
+        pass  # the fixtures call each step again and fail with its reason
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Build the container's root and the .deb while the other tests run: on a fresh machine they take
+    minutes of mostly network and disk, and the e2e test comes late in the session. A daemon thread, so
+    that a session that ends early does not wait for it (a partial root is swept by the next build)."""
+    if _PREPARING or config.getoption("collectonly") or os.geteuid() != 0:
+        return
+    if any(item.nodeid.startswith("tests/systemd/test_e2e_container.py") for item in items):
+        thread = threading.Thread(target=_prepare, name="e2e-container-prep", daemon=True)
+        thread.start()
+        _PREPARING.append(thread)
+
+
+def _prepared() -> None:
+    for thread in _PREPARING:
+        thread.join()
 
 
 def _or_fail(step: str, fn):  # type: ignore[no-untyped-def]
@@ -25,6 +54,7 @@ def _or_fail(step: str, fn):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def lazy_transcode_deb() -> Path:
     """The .deb built from this work tree (cached under /var/cache/lazy-transcode-ci by its inputs' hash)."""
+    _prepared()
     _or_fail("host tools", ensure_host_tools)
     return _or_fail("building the .deb", cached_deb)
 
@@ -32,6 +62,7 @@ def lazy_transcode_deb() -> Path:
 @pytest.fixture(scope="session")
 def bookworm_root() -> Path:
     """The cached minbase root (read-only by convention: tests copy it)."""
+    _prepared()
     _or_fail("host tools", ensure_host_tools)
     return _or_fail("debootstrap", cached_rootfs)
 
