@@ -2,10 +2,12 @@
 
 When the search measures the whole file, a probe's encode is the output at that setting: the same
 piece plan and encoder arguments, made by `PieceEncoder`, checkpointed piece by piece in a folder of
-its own (`<work>/probes/<label>/pieces`) and recorded in `SearchRecord.candidates`. VMAF is measured on
-the pieces' join against the source. The winner's pieces move to the job's pieces folder and its
-record becomes the checkpoint's `encode`, so the encode step finds every piece recorded and encodes
-nothing; the losers' folders go. A kill at any instant costs at most the piece in flight.
+its own (`<work>/probes/<label>/pieces`) and recorded in `SearchRecord.candidates`. Each piece's VMAF
+is measured by its own encoder's process, against the raw frames it encodes (no second decode of the
+source, no join), and kept in the piece's record; the candidate's VMAF pools them. The winner's
+pieces move to the job's pieces folder and its record becomes the checkpoint's `encode`, so the encode
+step finds every piece recorded and encodes nothing; the losers' folders go. A kill at any instant
+costs at most the piece in flight.
 
 Without a first guess learned from the library, a probe first encodes every other piece (from the
 second on) and scores those alone: a setting whose estimate lies clearly outside the accepted band is
@@ -24,14 +26,15 @@ from pathlib import Path
 
 from lazy_transcode.jobs.encode import PieceEncoder
 from lazy_transcode.jobs.pipeline import Job
-from lazy_transcode.jobs.record import Checkpoint, PiecesRecord, SearchRecord, Setting
+from lazy_transcode.jobs.record import Checkpoint, PieceScore, PiecesRecord, SearchRecord, Setting
+from lazy_transcode.media.binary import capabilities
 from lazy_transcode.media.commands import decode_check_args
 from lazy_transcode.media.encoders import ARGS_VERSION, EncodeSettings
 from lazy_transcode.media.join import JoinError, join_pieces
 from lazy_transcode.media.pieces import PiecePlan
 from lazy_transcode.media.place import fsync_dir
 from lazy_transcode.media.process import FFmpegRunError, Priority, run_ffmpeg
-from lazy_transcode.media.vmaf import VmafError, VmafScore, measure_vmaf, model_for
+from lazy_transcode.media.vmaf import InlineScore, VmafError, VmafScore, measure_vmaf, model_for
 from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
 
 log = logging.getLogger(__name__)
@@ -129,8 +132,21 @@ class Candidates:
             self.search.candidates[label] = record
             self.job.manager.save_state()
         encoder.only = only
+        encoder.score = self._inline(record)
         await encoder.encode()
         return encoder
+
+    def _inline(self, record: PiecesRecord) -> InlineScore | None:
+        """How each piece is scored by its encoder: every piece of the candidate alike (one subsampling for
+        the whole file), so an estimate's pieces count again when the probe is finished. None: the frames
+        go as NUT (scored afterwards, from the join), or this ffmpeg has no libvmaf (which that says)."""
+        video = self.job.info.video if self.job.info is not None else None
+        if video is None or record.frame_step is None or not capabilities(self.job.ffmpeg).has_libvmaf:
+            return None
+        return InlineScore(
+            model=model_for(video.width, video.height), n_subsample=subsample_for(record.frames),
+            ten_bit=video.bit_depth > 8,
+        )  # fmt: skip
 
     async def measure(self, settings: EncodeSettings) -> Measured:
         """The candidate's VMAF against the source and its video bytes: an estimate from some of its
@@ -153,6 +169,33 @@ class Candidates:
         return Measured(score, sum(r.bytes for r in encoder.rec.pieces.values()), False)
 
     async def _score(self, encoder: PieceEncoder, plans: list[PiecePlan]) -> VmafScore:
+        """VMAF of these pieces against the same frames of the source: pooled from the scores their
+        encoders measured, and for pieces without one (a leftover of a killed run, a farm's piece, an
+        older record) from their join."""
+        inline = encoder.score
+        scores: list[PieceScore] = []
+        rest: list[PiecePlan] = []
+        for plan in plans:
+            score = encoder.rec.pieces[plan.index].score
+            if (
+                inline is not None
+                and score is not None
+                and (score.model, score.subsample) == (inline.model, inline.interval)
+            ):
+                scores.append(score)
+            else:
+                rest.append(plan)
+        parts = [(s.mean, s.low, s.scored) for s in scores]
+        model = inline.model if inline is not None else ""
+        if rest:
+            measured = await self._score_join(encoder, rest)
+            parts.append((measured.mean, measured.low, measured.frames))
+            model = measured.model
+        total = sum(n for _, _, n in parts)
+        mean = sum(m * n for m, _, n in parts) / total
+        return VmafScore(mean=mean, low=min(low for _, low, _ in parts), frames=total, model=model)
+
+    async def _score_join(self, encoder: PieceEncoder, plans: list[PiecePlan]) -> VmafScore:
         """VMAF of the join of these pieces against the same frames of the source."""
         video = self.job.info.video if self.job.info is not None else None
         assert video is not None

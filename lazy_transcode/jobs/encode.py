@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from lazy_transcode.failpoints import failpoint
 from lazy_transcode.jobs.api import CONTAINERS, JobFailed, JobOptions, Progress
 from lazy_transcode.jobs.lanes import Lanes
-from lazy_transcode.jobs.record import OutputRecord, PieceRecord, PiecesRecord
+from lazy_transcode.jobs.record import OutputRecord, PieceRecord, PieceScore, PiecesRecord
 from lazy_transcode.jobs.remote_lanes import REMOTE_TEMP, RemoteLanes
 from lazy_transcode.media.commands import assemble_args, decode_check_args, frame_times_args
 from lazy_transcode.media.encoders import ARGS_VERSION, KEYINT_DEFAULT, EncoderArgs, get_profile
@@ -29,6 +29,7 @@ from lazy_transcode.media.place import fsync_dir, fsync_file, output_name, sha25
 from lazy_transcode.media.probe import FrameScan, MediaInfo, ProbeError, read_frame_times, scan_video_frames
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
 from lazy_transcode.media.verify import VerifyError, verify_output
+from lazy_transcode.media.vmaf import InlineScore, VmafScore
 from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
 from lazy_transcode.state.store import pid_alive
 
@@ -118,6 +119,7 @@ class PieceEncoder:
     step = "encode"  # the state's current step while pieces are encoded (a search's probe names its own)
     progress_step = "encode"  # the step its progress reports name
     only: frozenset[int] | None = None  # encode only these pieces (a search's estimate); None: all
+    score: InlineScore | None = None  # a probe's pieces: each scored (VMAF) by its own encoder's process
 
     def __init__(self, job: Job) -> None:
         assert job.info is not None and job.info.video is not None and job.cp.settings is not None
@@ -142,6 +144,7 @@ class PieceEncoder:
         self._started = time.monotonic()
         self._local_ids: set[int] = set()  # the lanes encoding here (the others hand pieces to the farm)
         self._lanes_changed = asyncio.Event()  # a lane ended a run: waiting lanes look for work again
+        self._scores: dict[int, VmafScore] = {}  # VMAF of pieces encoded here, until they are recorded
 
     def _build_args(self, version: int) -> EncoderArgs:
         video = self.info.video
@@ -353,7 +356,7 @@ class PieceEncoder:
                     run, source=self.reads, info=self.info, time_base=self.rec.time_base, ffmpeg=self.ffmpeg,
                     control=self.control, part_path=self._part_path, on_frames=self._on_frames,
                     encoder_for=lambda plan: self._encoder_for(lanes, lane, plan), on_piece=self._piece_encoded,
-                    name=self.source.name, timing=self.rec.timing(),
+                    name=self.source.name, timing=self.rec.timing(), score=self.score, on_score=self._on_score,
                 )  # fmt: skip
             except RunFailed as exc:
                 raise JobFailed(str(exc)) from None
@@ -396,6 +399,9 @@ class PieceEncoder:
         done = self._done_frames + running
         eta = (total - done) / rate if rate > 0 else None
         self._report(self.progress_step, 100.0 * done / total, fps=rate, eta_seconds=eta)
+
+    def _on_score(self, plan: PiecePlan, score: VmafScore) -> None:
+        self._scores[plan.index] = score
 
     async def _piece_encoded(self, plan: PiecePlan) -> None:
         """A piece's encoder exited: check and record the piece."""
@@ -443,6 +449,12 @@ class PieceEncoder:
             part.unlink(missing_ok=True)
             return reason
         record = await asyncio.to_thread(self._seal_piece, part, self._piece_path(plan.index), plan.frame_count)
+        score = self._scores.pop(plan.index, None)
+        if score is not None and self.score is not None and not leftover:
+            record.score = PieceScore(
+                mean=round(score.mean, 4), low=round(score.low, 4), scored=score.frames, model=score.model,
+                subsample=self.score.interval,
+            )  # fmt: skip
         self.rec.pieces[plan.index] = record
         self._done_frames += plan.frame_count
         self.manager.state.progress_percent = round(100.0 * self._done_frames / self.rec.frames, 2)

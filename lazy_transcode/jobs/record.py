@@ -26,7 +26,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -104,6 +104,17 @@ _TIME_BASE = re.compile(r"[1-9][0-9]{0,9}/[1-9][0-9]{0,9}")
 PlanRow = tuple[int, int, int, float | None, float | None]
 
 
+class PieceScore(_Record):
+    """A probe piece's VMAF, measured by its encoder's process: the mean and low percentile of the frames
+    scored (every `subsample`-th), with `model`. It only steers the search (never a path)."""
+
+    mean: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
+    low: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
+    scored: Annotated[int, msgspec.Meta(ge=1)]
+    model: str
+    subsample: Annotated[int, msgspec.Meta(ge=1)]
+
+
 class PieceRecord(_Record):
     """A finished piece: what it must still be when the join reads it."""
 
@@ -112,6 +123,7 @@ class PieceRecord(_Record):
     sha256: str
     params: str | None = None  # key of the codec parameters (pieces of one output must agree)
     at: float = 0.0  # when it was recorded (the newest piece tells which encoder build is installed)
+    score: PieceScore | None = None  # a probe's piece: its VMAF, scored as it was encoded
 
 
 class PiecesRecord(_Record):

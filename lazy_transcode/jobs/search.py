@@ -469,7 +469,8 @@ class _SearchRun:
         top = self.space.settings[0]
         if top.bitrate_kbps is None:
             return f"the best setting of {self.profile.name}'s range, {top.label()}"
-        rate = f"{top.bitrate_kbps / 1000:.1f} Mb/s"
+        kbps = top.bitrate_kbps
+        rate = f"{kbps / 1000:.1f} Mb/s" if kbps >= 1000 else f"{kbps} kb/s"
         if self.capped:
             return f"the highest bitrate, capped at {SOURCE_BITRATE_CAP:g}× the source bitrate: {rate}"  # noqa: RUF001
         return f"the highest bitrate of the range for {self.video.height}p: {rate}"

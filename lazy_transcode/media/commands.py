@@ -11,7 +11,7 @@ arguments after the program name; `media.process.run_ffmpeg` adds the program an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,7 @@ def piece_encode_args(
     out: Path,
     time_base: str,
     timing: FrameTiming | None = None,
+    score_graph: Callable[[str, str, str], str] | None = None,
 ) -> list[str]:
     """Encode one piece from its raw frames, keeping their timestamps in `time_base`.
 
@@ -173,6 +174,10 @@ def piece_encode_args(
     get them back here, exactly. Y4M also
     states a chroma siting that NUT leaves unset; it is unset again, so that the encoder writes the
     same stream either way.
+
+    `score_graph(distorted, reference, output)` (Y4M only) adds a second output: the encoded stream,
+    decoded again by a loopback decoder, is compared with the frames the encoder got (split off before
+    it), in that graph, into a null output; the encoder's own input and output do not change.
     """
     if timing is None:
         stream: Any = ffmpeg_python.input(str(frames), f="nut", copyts=None)["v:0"]
@@ -193,7 +198,21 @@ def piece_encode_args(
         "f": "mp4",
     }
     cmd = _compile(ffmpeg_python.output(stream, str(out), **output_kwargs))
+    if score_graph is not None:
+        if timing is None:
+            raise ValueError("a piece is scored beside its encode only from YUV4MPEG frames")
+        cmd = _with_score(cmd, score_graph)
     return [*enc.global_args, *cmd]
+
+
+def _with_score(cmd: list[str], score_graph: Callable[[str, str, str], str]) -> list[str]:
+    """`cmd` (one filter graph, one output) with the encoder's frames split off to a scoring output."""
+    graph, mapped = cmd.index("-filter_complex") + 1, cmd.index("-map") + 1
+    out = list(cmd)
+    out[graph] = f"{cmd[graph]};{cmd[mapped]}split[lt_enc][lt_src]"
+    out[mapped] = "[lt_enc]"
+    scoring = score_graph("dec:0", "lt_src", "lt_scored")
+    return [*out, "-dec", "0:0", "-filter_complex", scoring, "-map", "[lt_scored]", "-f", "null", "-"]
 
 
 def assemble_args(

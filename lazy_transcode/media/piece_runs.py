@@ -29,6 +29,7 @@ from lazy_transcode.media.encoders import EncoderArgs
 from lazy_transcode.media.pieces import FrameTiming, PiecePlan
 from lazy_transcode.media.probe import MediaInfo
 from lazy_transcode.media.process import FfmpegProgress, FFmpegRunError, Priority, run_ffmpeg
+from lazy_transcode.media.vmaf import InlineScore, VmafError, VmafScore, parse_log
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ async def encode_run(
     on_piece: Callable[[PiecePlan], Awaitable[None]],
     name: str = "",
     timing: FrameTiming | None = None,
+    score: InlineScore | None = None,
+    on_score: Callable[[PiecePlan, VmafScore], None] | None = None,
 ) -> int:
     """Encode the pieces of `run` in order into `part_path(index)`; return how many were encoded.
 
@@ -87,12 +90,18 @@ async def encode_run(
     still running are stopped when the run ends, however it ends. `name` names the file in the log
     (`source` may be a /proc path to a held descriptor). With the frames' `timing` they go to the
     encoders as YUV4MPEG (cheaper than NUT), and each encoder gives them back their timestamps.
+    With `score` too, each encoder also measures its piece's VMAF against the frames it got, and
+    `on_score(plan, score)` hears it before `on_piece` (not at all if that failed: the piece is good).
     """
     first = run[0]
     which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{run[-1].index}"
     with tempfile.TemporaryDirectory(prefix=f"{FIFO_PREFIX}{os.getpid()}-") as fifo_dir:
         fifo = Path(fifo_dir) / ("frames_%05d.nut" if timing is None else "frames_%05d.y4m")
         frame_tb = None if timing is None else str(Fraction(time_base) * timing.step)
+        scoring = score if timing is not None and on_score is not None else None
+
+        def log_of(plan: PiecePlan) -> Path:  # in the run's private folder: no one else can place a link there
+            return Path(fifo_dir) / f"vmaf_{plan.index:05d}.json"
 
         def fifo_of(plan: PiecePlan) -> Path:
             return Path(str(fifo).replace("%05d", f"{plan.index:05d}"))
@@ -127,7 +136,10 @@ async def encode_run(
                 ended_at = n
                 return
             log.info("%s: encoding piece %d (%d frames)", name or source.name, plan.index, plan.frame_count)
-            args = piece_encode_args(fifo_of(plan), info, plan, enc, part_path(plan.index), time_base, timing)
+            graph = None
+            if scoring is not None:
+                graph = lambda d, r, o, plan=plan: scoring.graph(d, r, log_of(plan), o)  # noqa: E731
+            args = piece_encode_args(fifo_of(plan), info, plan, enc, part_path(plan.index), time_base, timing, graph)
 
             def progress(rec: FfmpegProgress, plan: PiecePlan = plan) -> None:
                 on_frames(plan, min(rec.frame, plan.frame_count))
@@ -163,6 +175,12 @@ async def encode_run(
                     raise RunFailed(f"piece {plan.index} failed: {exc}", plan.index) from None
                 del encoders[n]
                 start_encoder(n + 2)  # waiting on its FIFO while this piece is checked
+                if scoring is not None and on_score is not None:
+                    try:
+                        on_score(plan, parse_log(log_of(plan), scoring.model))
+                    except VmafError as exc:
+                        log.warning("%s: piece %d was not scored (%s)", name or source.name, plan.index, exc)
+                    log_of(plan).unlink(missing_ok=True)
                 await on_piece(plan)
                 done += 1
             if ended_at is None:

@@ -103,6 +103,32 @@ def vmaf_filter(
     )
 
 
+@dataclass(frozen=True)
+class InlineScore:
+    """VMAF of a piece scored by its own encoder's process, beside the encode: the raw frames it reads are
+    the reference (no second decode of the source), and a loopback decoder (`-dec`) gives back what it
+    encoded. The encoded bytes are the same as without it."""
+
+    model: str
+    n_subsample: int
+    ten_bit: bool = False
+    n_threads: int = 1
+
+    @property
+    def interval(self) -> int:
+        return odd_subsample(self.n_subsample)
+
+    def graph(self, distorted: str, reference: str, log_path: Path, output: str) -> str:
+        """The filter graph scoring the `distorted` frames against the `reference` ones (labels) into a log."""
+        fmt = "yuv420p10le" if self.ten_bit else "yuv420p"
+        return (
+            f"[{distorted}]format={fmt},{_BY_INDEX}[lt_dist];[{reference}]format={fmt},{_BY_INDEX}[lt_ref];"
+            f"[lt_dist][lt_ref]libvmaf=model=version={self.model}:n_threads={self.n_threads}"
+            f":n_subsample={self.interval}:log_fmt=json:log_path={escape_filter_value(str(log_path))}"
+            f":shortest=1[{output}]"
+        )
+
+
 async def measure_vmaf(
     distorted: Path,
     reference: Path,

@@ -19,6 +19,7 @@ from lazy_transcode.jobs.api import JobControl, JobOptions, JobStopped, Progress
 from lazy_transcode.jobs.runner import run_job, state_manager_for
 from lazy_transcode.jobs.search import find_setting
 from lazy_transcode.media.probe import probe
+from lazy_transcode.media.vmaf import measure_vmaf
 from tests.helpers import files_beside, run_ffmpeg, video_digest
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -156,3 +157,38 @@ def test_a_search_recorded_before_candidates_resumes_with_its_probes(
     result = asyncio.run(run_job(source, options, JobControl(), ffmpeg=wrapper))
     assert result.status == "completed", result.reason
     assert not [e for e in piece_encodes(log) if e.startswith(f"probes/q{first[0]}/")], "a recorded probe again"
+
+
+def test_each_probe_piece_is_scored_by_its_own_encoder(
+    clip: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+) -> None:
+    """No VMAF pass of its own: each piece's encoder scores it against the frames it got, and the probe's
+    VMAF pools those scores; it agrees with a full VMAF of the same pieces' join."""
+    wrapper, log = logging_ffmpeg
+    source = tmp_path / "bbb.mp4"
+    shutil.copy(clip, source)
+    run = _run(source, tmp_path / "out", wrapper, "probe-recorded")
+    assert run.returncode == -9, run.stderr[-2000:]
+    calls = log.read_text().splitlines()
+    assert [c for c in calls if "libvmaf" in c] and all("-dec 0:0" in c for c in calls if "libvmaf" in c)
+    state = json.loads(next((tmp_path / ".lazy_transcode_state").glob("*.state.json")).read_text())
+    probe_done = state["optimization_results"]["probes"][0]
+    label = f"q{probe_done['setting']['quality']}"
+    pieces = state["optimization_results"]["candidates"][label]["pieces"]
+    scores = [pieces[n]["score"] for n in sorted(pieces, key=int)]
+    assert scores and all(s["model"] == "vmaf_v0.6.1" and s["scored"] >= 1 for s in scores), scores
+    pooled = sum(s["mean"] * s["scored"] for s in scores) / sum(s["scored"] for s in scores)
+    assert probe_done["vmaf"] == pytest.approx(pooled, abs=1e-3)
+
+    folder = next((tmp_path / ".lazy_transcode_state").glob("*.work")) / "probes" / label / "pieces"
+    joined, vmaf_log = tmp_path / "joined.mp4", tmp_path / "vmaf.json"
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"file '{folder / f'piece_{int(n):05d}.mp4'}'\n" for n in sorted(pieces, key=int)))
+    run_ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(joined))
+    plan = state["optimization_results"]["candidates"][label]["plan"]  # rows: first frame, frame count, ...
+    frames = [(plan[int(n)][0], plan[int(n)][1]) for n in sorted(pieces, key=int)]
+    exact = asyncio.run(
+        measure_vmaf(joined, source, width=320, height=180, log_path=vmaf_log, ffmpeg=wrapper, reference_frames=frames)
+    )
+    print(f"probe {label}: pooled {pooled:.3f} from {len(scores)} piece(s), exact {exact.mean:.3f}")
+    assert abs(pooled - exact.mean) <= 0.3

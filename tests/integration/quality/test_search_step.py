@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,24 @@ def test_small_saving_is_skipped_with_the_reason(carphone: Path, ffmpeg: str) ->
     assert outcome.skip_reason is not None and "saving below 95%" in outcome.skip_reason
     forced = JobOptions(mode="qp", vmaf_target=90.0, encoder="libx265", preset="ultrafast", min_saving=0.95, force=True)
     assert run_search(carphone, forced, ffmpeg=ffmpeg).skip_reason is None
+
+
+def test_vbr_out_of_reach_under_the_source_cap_names_the_cap(tmp_path: Path, ffmpeg: str) -> None:
+    """A starved source caps the VBR range at 0.8x its own bitrate: the skip message says so, with the rate."""
+    source = tmp_path / "starved.mp4"
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=3", "-c:v", "libx264",
+         "-preset", "ultrafast", "-b:v", "60k", "-pix_fmt", "yuv420p", str(source)],
+        check=True,
+    )  # fmt: skip
+    kbps = probe(source).video.bit_rate / 1000  # type: ignore[union-attr]
+    options = JobOptions(mode="vbr", vmaf_target=99.0, vmaf_tol=0.5, encoder="libx265", preset="ultrafast")
+    outcome = run_search(source, options, ffmpeg=ffmpeg)
+    cap = int(kbps * 0.8)
+    assert outcome.settings.bitrate_kbps == cap and not outcome.reached
+    assert outcome.skip_reason is not None
+    assert outcome.skip_reason.startswith("VMAF 99 not reachable with libx265: VMAF "), outcome.skip_reason
+    assert outcome.skip_reason.endswith(f"at the highest bitrate, capped at 0.8× the source bitrate: {cap} kb/s")  # noqa: RUF001
 
 
 def test_stop_between_clips_of_a_probe_keeps_the_finished_clip(

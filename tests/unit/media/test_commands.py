@@ -5,10 +5,13 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import pytest
+
 from lazy_transcode.media.commands import decode_pieces_args, frame_times_args, piece_encode_args
 from lazy_transcode.media.encoders import EncodeSettings, get_profile
 from lazy_transcode.media.pieces import FrameTiming, PiecePlan
 from lazy_transcode.media.probe import MediaInfo, VideoInfo
+from lazy_transcode.media.vmaf import InlineScore
 
 VIDEO = VideoInfo(2, "h264", 640, 360, "yuv420p", 8, Fraction(1, 12800), 25.0, False, 300)
 INFO = MediaInfo("/m/film.mkv", "matroska", 12.0, 1, None, 0.0, VIDEO)
@@ -93,3 +96,31 @@ def test_evenly_spaced_frames_go_as_y4m_and_get_their_timestamps_back() -> None:
         and "chroma_location=unspecified" in graph
     )
     assert _option(args, "-enc_time_base") == "1/12800"
+
+
+def test_a_scored_piece_splits_the_encoders_frames_to_a_loopback_comparison() -> None:
+    enc = get_profile("libx265").build(EncodeSettings(quality=28), preset="ultrafast")
+    plain = piece_encode_args(Path("/tmp/f/frames_00001.y4m"), INFO, PLANS[1], enc, Path("/w/p.mp4"), "1/12800",
+                              FrameTiming(512))  # fmt: skip
+    score = InlineScore(model="vmaf_v0.6.1", n_subsample=4)
+    args = piece_encode_args(Path("/tmp/f/frames_00001.y4m"), INFO, PLANS[1], enc, Path("/w/p.mp4"), "1/12800",
+                             FrameTiming(512), lambda d, r, o: score.graph(d, r, Path("/tmp/f/v.json"), o))  # fmt: skip
+    out = args.index("/w/p.mp4")
+    encoder_graph = _option(args, "-filter_complex")
+    assert encoder_graph.startswith(_option(plain, "-filter_complex") + ";")
+    assert encoder_graph.endswith(f"{_option(plain, '-map')}split[lt_enc][lt_src]")
+    assert _option(args, "-map") == "[lt_enc]"
+    assert [a for a in args[:out] if a not in (encoder_graph, "[lt_enc]")] == [
+        a
+        for a in plain[: plain.index("/w/p.mp4")]
+        if a not in (_option(plain, "-filter_complex"), _option(plain, "-map"))
+    ]  # the encoder's own options are untouched
+    rest = args[out + 1 :]
+    assert rest[rest.index("-dec") + 1] == "0:0" and rest[-3:] == ["-f", "null", "-"]
+    scoring = rest[rest.index("-filter_complex") + 1]
+    assert scoring.startswith("[dec:0]format=yuv420p,") and "[lt_src]format=yuv420p," in scoring
+    assert "n_subsample=5" in scoring  # odd: an even interval lines up with the mini-GOP
+    assert rest[rest.index("-map") + 1] == "[lt_scored]" and scoring.endswith("[lt_scored]")
+    with pytest.raises(ValueError):  # NUT frames: no scoring beside the encode
+        piece_encode_args(Path("/tmp/f/frames_00001.nut"), INFO, PLANS[1], enc, Path("/w/p.mp4"), "1/12800", None,
+                          lambda d, r, o: score.graph(d, r, Path("/tmp/f/v.json"), o))  # fmt: skip
