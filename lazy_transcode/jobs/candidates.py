@@ -9,7 +9,11 @@ pieces move to the job's pieces folder and its record becomes the checkpoint's `
 step finds every piece recorded and encodes nothing; the losers' folders go. A kill at any instant
 costs at most the piece in flight.
 
-Without a first guess learned from the library, a probe first encodes every other piece (from the
+A longer file is measured on sample pieces of the output: the piece at each of the search's sample times.
+A probe encodes only those; the winner's become the job's first recorded pieces, and the encode step
+encodes the rest, so the sampled part of the file is never encoded twice.
+
+Without a first guess learned from the library, a probe of a whole file first encodes every other piece (from the
 second on) and scores those alone: a setting whose estimate lies clearly outside the accepted band is
 recorded as an estimate and encodes no more of the file (it is not the answer), so a missed guess
 costs about 40 % of an encode. Only a setting that may be the answer is finished and scored whole.
@@ -18,10 +22,12 @@ costs about 40 % of an encode. Only a setting that may be the answer is finished
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import os
 import shutil
 from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
 from pathlib import Path
 
 from lazy_transcode.jobs.encode import PieceEncoder
@@ -81,11 +87,30 @@ class Candidates:
     """The candidate outputs of one job's search, kept in `search.candidates`; a probe whose VMAF lies in
     `finish` (the accepted band, widened by the estimate's margin) is finished whole."""
 
-    def __init__(self, job: Job, search: SearchRecord, finish: tuple[float, float], *, estimate: bool = True) -> None:
+    def __init__(
+        self,
+        job: Job,
+        search: SearchRecord,
+        finish: tuple[float, float],
+        *,
+        estimate: bool = True,
+        sample: list[float] | None = None,
+    ) -> None:
         self.job = job
-        self.estimate = estimate
+        self.estimate = estimate and sample is None
         self.search = search
         self.finish = (finish[0] - ESTIMATE_MARGIN, finish[1] + ESTIMATE_MARGIN)
+        self.sample = sample  # a longer file: the times (s from its first frame) whose pieces are measured
+
+    def sampled(self, record: PiecesRecord) -> frozenset[int] | None:
+        """The pieces a probe of a longer file encodes and measures: the one holding each sample time (the
+        search's clip starts: past the opening minute, before the credits). None: the file is measured whole."""
+        if self.sample is None:
+            return None
+        plans = record.plans()
+        tb = Fraction(record.time_base)
+        starts = [float((p.start_pts - plans[0].start_pts) * tb) for p in plans]
+        return frozenset(plans[max(0, bisect.bisect_right(starts, t) - 1)].index for t in self.sample)
 
     @property
     def root(self) -> Path:
@@ -132,27 +157,38 @@ class Candidates:
             self.search.candidates[label] = record
             self.job.manager.save_state()
         encoder.only = only
-        encoder.score = self._inline(record)
+        sampled = self.sampled(record)
+        scored = record.frames if sampled is None else sum(p.frame_count for p in record.plans() if p.index in sampled)
+        encoder.score = self._inline(record, scored)
         await encoder.encode()
         return encoder
 
-    def _inline(self, record: PiecesRecord) -> InlineScore | None:
+    def _inline(self, record: PiecesRecord, frames: int) -> InlineScore | None:
         """How each piece is scored by its encoder: every piece of the candidate alike (one subsampling for
-        the whole file), so an estimate's pieces count again when the probe is finished. None: the frames
+        the `frames` measured), so an estimate's pieces count again when the probe is finished. None: the frames
         go as NUT (scored afterwards, from the join), or this ffmpeg has no libvmaf (which that says)."""
         video = self.job.info.video if self.job.info is not None else None
         if video is None or record.frame_step is None or not capabilities(self.job.ffmpeg).has_libvmaf:
             return None
         return InlineScore(
-            model=model_for(video.width, video.height), n_subsample=subsample_for(record.frames),
+            model=model_for(video.width, video.height), n_subsample=subsample_for(frames),
             ten_bit=video.bit_depth > 8,
         )  # fmt: skip
 
     async def measure(self, settings: EncodeSettings) -> Measured:
-        """The candidate's VMAF against the source and its video bytes: an estimate from some of its
-        pieces when that is clearly outside the band, else the whole file's."""
+        """The candidate's VMAF against the source and its video bytes: a longer file's from its sample
+        pieces; else an estimate from some of its pieces when that is clearly outside the band, else the
+        whole file's."""
         encoder = await self.encode(settings, only=frozenset())  # the plan (and the pieces done before)
         plans = encoder.rec.plans()
+        sampled = self.sampled(encoder.rec)
+        if sampled is not None:  # a longer file: its sample pieces are the measure (the winner's are kept)
+            encoder = await self.encode(settings, only=sampled)
+            chosen = [p for p in plans if p.index in sampled]
+            score = await self._score(encoder, chosen)
+            size = sum(encoder.rec.pieces[p.index].bytes for p in chosen)
+            frames = sum(p.frame_count for p in chosen)
+            return Measured(score, round(size * encoder.rec.frames / frames), False)
         some = estimate_pieces(len(plans)) if self.estimate else None
         if some is not None and not all(p.index in encoder.rec.pieces for p in plans):
             encoder = await self.encode(settings, only=some)

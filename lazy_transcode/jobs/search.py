@@ -49,6 +49,7 @@ from lazy_transcode.media.priors import learned_prior, size_class
 from lazy_transcode.media.probe import MediaInfo, ProbeError
 from lazy_transcode.media.process import FFmpegRunError, run_ffmpeg
 from lazy_transcode.media.samples import (
+    Clip,
     ExtractedClip,
     clip_files,
     clips_usable,
@@ -201,6 +202,8 @@ class _SearchRun:
                 "kind": self.kind,
                 "ten_bit": self.ten_bit,
                 "clips": [c.to_dict() for c in clips],
+                # A longer file measured on sample pieces (the key of a file measured whole is unchanged).
+                **({"sample": times} if clips[0].whole and (times := self._sample_times()) else {}),
             },
             sort_keys=True,
         )
@@ -238,8 +241,9 @@ class _SearchRun:
             band_top = self.options.vmaf_target + band(self.space, self.options.vmaf_target, self.options.vmaf_tol)
             # A learned first guess usually lands in the band: estimating it first would only cost more.
             self.candidates = Candidates(
-                self.job, record.search, (self.options.vmaf_target, band_top), estimate=self.prior == base
-            )
+                self.job, record.search, (self.options.vmaf_target, band_top), estimate=self.prior == base,
+                sample=self._sample_times(),
+            )  # fmt: skip
         self.manager.update_step("quality_search", progress=self.manager.state.progress_percent)
         known = self._known_probes()
         result = await search_async(
@@ -335,6 +339,8 @@ class _SearchRun:
             log.info("%s: recorded sample clips are missing or damaged; cutting them again", self.input_file)
         self.manager.update_step("clip_extraction", progress=self.manager.state.progress_percent)
         plan = plan_samples(self.info.duration, self.info.chapters, count=self.options.samples)
+        if self.job is not None:  # the job's own pieces are its samples: nothing to cut
+            plan = [Clip(0.0, self.info.duration, whole=True)]
         self._report(0.0, f"cutting {len(plan)} sample clip(s)")
         ensure_subfolder(self.dir, "clips folder")
         clips = await extract_clips(
@@ -345,6 +351,12 @@ class _SearchRun:
         self.manager.record.search = None
         self._save()
         return clips, clip_files(clips, self.dir, self.reads, frame_rate(self.info))
+
+    def _sample_times(self) -> list[float] | None:
+        """Where a longer file is sampled (the clips' starts, from `--samples` and its chapters); None when
+        it is measured whole."""
+        plan = plan_samples(self.info.duration, self.info.chapters, count=self.options.samples)
+        return None if plan[0].whole else [c.start for c in plan]
 
     def _known_probes(self) -> dict[int, Measurement]:
         known: dict[int, Measurement] = {}

@@ -192,3 +192,42 @@ def test_each_probe_piece_is_scored_by_its_own_encoder(
     )
     print(f"probe {label}: pooled {pooled:.3f} from {len(scores)} piece(s), exact {exact.mean:.3f}")
     assert abs(pooled - exact.mean) <= 0.3
+
+
+def test_a_longer_file_is_measured_on_sample_pieces_that_stay_in_the_output(
+    bbb_100s: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+) -> None:
+    """Past 60 s the search samples the file: its probes encode the pieces at the sample times (no clip is
+    cut), the winner's become the output's, and the encode step encodes only the others."""
+    wrapper, log = logging_ffmpeg
+    library = tmp_path / "library"
+    library.mkdir()
+    source = library / "bbb.mp4"
+    shutil.copy(bbb_100s, source)
+    options = JobOptions(output_dir=str(tmp_path / "out"), **{**OPTIONS, "piece_seconds": 10.0})
+    result = asyncio.run(run_job(source, options, JobControl(), ffmpeg=wrapper))
+    assert result.status == "completed", result.reason
+    assert not [line for line in log.read_text().splitlines() if "ffv1" in line], "no sample clip is cut"
+    encodes = piece_encodes(log)
+    assert len(encodes) == len(set(encodes)), "no piece encoded twice"
+    probes: dict[str, set[str]] = {}
+    for e in encodes:
+        if e.startswith("probes/"):
+            probes.setdefault(e.split("/")[1], set()).add(e.rsplit("/", 1)[-1])
+    sampled = probes[f"q{result.setting['quality']}"]
+    assert sampled and all(names == sampled for names in probes.values()), probes  # every probe: the same pieces
+    rest = {e.removeprefix("pieces/") for e in encodes if e.startswith("pieces/")}
+    assert rest and not rest & sampled, "the winner's sample pieces are not encoded again"
+    numbers = sorted(int(name.removeprefix("piece_")) for name in rest | sampled)
+    assert numbers == list(range(len(numbers))) and len(sampled) <= len(numbers) // 3
+    print(f"setting {result.setting}, probes {sorted(probes)}, sampled {sorted(sampled)} of {len(numbers)}")
+
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    shutil.copy(bbb_100s, plain_dir / "bbb.mp4")
+    plain = JobOptions(**{**OPTIONS, "piece_seconds": 10.0, "qp": result.setting["quality"]},
+                       output_dir=str(tmp_path / "plain_out"))  # fmt: skip
+    again = asyncio.run(run_job(plain_dir / "bbb.mp4", plain, JobControl(), ffmpeg=wrapper))
+    assert again.status == "completed", again.reason
+    assert result.output_file is not None and again.output_file is not None
+    assert video_digest(Path(result.output_file)) == video_digest(Path(again.output_file))
