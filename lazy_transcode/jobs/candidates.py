@@ -32,7 +32,7 @@ from pathlib import Path
 
 from lazy_transcode.jobs.encode import PieceEncoder
 from lazy_transcode.jobs.pipeline import Job
-from lazy_transcode.jobs.record import Checkpoint, PieceScore, PiecesRecord, SearchRecord, Setting
+from lazy_transcode.jobs.record import Checkpoint, PiecesRecord, SearchRecord, Setting
 from lazy_transcode.media.binary import capabilities
 from lazy_transcode.media.commands import decode_check_args
 from lazy_transcode.media.encoders import ARGS_VERSION, EncodeSettings
@@ -40,13 +40,14 @@ from lazy_transcode.media.join import JoinError, join_pieces
 from lazy_transcode.media.pieces import PiecePlan
 from lazy_transcode.media.place import fsync_dir
 from lazy_transcode.media.process import FFmpegRunError, Priority, run_ffmpeg
-from lazy_transcode.media.vmaf import InlineScore, VmafError, VmafScore, measure_vmaf, model_for
+from lazy_transcode.media.vmaf import InlineScore, VmafError, VmafScore, measure_vmaf, model_for, pooled
 from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
 
 log = logging.getLogger(__name__)
 
 ESTIMATE_MARGIN = 0.3  # VMAF: an estimate this far outside the band is not finished
 FRAMES_SCORED = 160  # VMAF subsampling of a whole file keeps about this many scored frames (bench: within 0.2)
+FRAMES_SCORED_PER_PIECE = 80  # and of each sample piece of a longer file
 
 
 @dataclass
@@ -126,6 +127,8 @@ class Candidates:
         own = {f.name: getattr(self.job, f.name) for f in fields(Job)}
         # A losing probe's pieces are never output: only the winner's are decoded whole (`adopt`).
         own["options"] = replace(self.job.options, verify="quick")
+        if self.sample is not None:  # a farm's piece has no score: a longer file's few are scored here
+            own["remote"] = None
         candidate = Checkpoint(source=self.job.cp.source, settings=Setting.of(settings), encode=record)
         encoder = PieceEncoder(CandidateJob(**own, candidate=candidate, folder=folder))
         encoder.step, encoder.progress_step = "quality_search", "search"
@@ -158,22 +161,23 @@ class Candidates:
             self.job.manager.save_state()
         encoder.only = only
         sampled = self.sampled(record)
-        scored = record.frames if sampled is None else sum(p.frame_count for p in record.plans() if p.index in sampled)
-        encoder.score = self._inline(record, scored)
+        if sampled is None:
+            encoder.score = self._inline(record, subsample_for(record.frames))
+        else:  # a few pieces: about FRAMES_SCORED_PER_PIECE of each
+            frames = sum(p.frame_count for p in record.plans() if p.index in sampled)
+            encoder.score = self._inline(record, max(1, round(frames / (FRAMES_SCORED_PER_PIECE * len(sampled)))))
         await encoder.encode()
         return encoder
 
-    def _inline(self, record: PiecesRecord, frames: int) -> InlineScore | None:
-        """How each piece is scored by its encoder: every piece of the candidate alike (one subsampling for
-        the `frames` measured), so an estimate's pieces count again when the probe is finished. None: the frames
-        go as NUT (scored afterwards, from the join), or this ffmpeg has no libvmaf (which that says)."""
+    def _inline(self, record: PiecesRecord, n_subsample: int) -> InlineScore | None:
+        """How each piece is scored by its encoder: every piece of the candidate alike (one subsampling),
+        so an estimate's pieces count again when the probe is finished. None: the frames go as NUT, or this
+        ffmpeg cannot (the pieces are then scored afterwards, from their join)."""
         video = self.job.info.video if self.job.info is not None else None
-        if video is None or record.frame_step is None or not capabilities(self.job.ffmpeg).has_libvmaf:
+        if video is None or record.frame_step is None or not capabilities(self.job.ffmpeg).scores_beside_encode:
             return None
-        return InlineScore(
-            model=model_for(video.width, video.height), n_subsample=subsample_for(frames),
-            ten_bit=video.bit_depth > 8,
-        )  # fmt: skip
+        return InlineScore(model=model_for(video.width, video.height), n_subsample=n_subsample,
+                           ten_bit=video.bit_depth > 8)  # fmt: skip
 
     async def measure(self, settings: EncodeSettings) -> Measured:
         """The candidate's VMAF against the source and its video bytes: a longer file's from its sample
@@ -209,27 +213,19 @@ class Candidates:
         encoders measured, and for pieces without one (a leftover of a killed run, a farm's piece, an
         older record) from their join."""
         inline = encoder.score
-        scores: list[PieceScore] = []
+        parts: list[tuple[VmafScore, int]] = []  # each score, weighted by the source frames it stands for
         rest: list[PiecePlan] = []
         for plan in plans:
             score = encoder.rec.pieces[plan.index].score
-            if (
-                inline is not None
-                and score is not None
-                and (score.model, score.subsample) == (inline.model, inline.interval)
-            ):
-                scores.append(score)
+            usable = inline is not None and score is not None and score.subsample == inline.interval
+            if usable and score is not None and inline is not None and score.model == inline.model:
+                parts.append((VmafScore(score.mean, score.low, score.scored, score.model), plan.frame_count))
             else:
                 rest.append(plan)
-        parts = [(s.mean, s.low, s.scored) for s in scores]
-        model = inline.model if inline is not None else ""
         if rest:
-            measured = await self._score_join(encoder, rest)
-            parts.append((measured.mean, measured.low, measured.frames))
-            model = measured.model
-        total = sum(n for _, _, n in parts)
-        mean = sum(m * n for m, _, n in parts) / total
-        return VmafScore(mean=mean, low=min(low for _, low, _ in parts), frames=total, model=model)
+            parts.append((await self._score_join(encoder, rest), sum(p.frame_count for p in rest)))
+        mean, low = pooled(parts)
+        return VmafScore(mean=mean, low=low, frames=sum(s.frames for s, _ in parts), model=parts[-1][0].model)
 
     async def _score_join(self, encoder: PieceEncoder, plans: list[PiecePlan]) -> VmafScore:
         """VMAF of the join of these pieces against the same frames of the source."""

@@ -311,9 +311,12 @@ class PieceEncoder:
         for stale in self.pieces_dir.glob(f"*{REMOTE_TEMP}*"):  # of remote tasks that died writing
             stale.unlink(missing_ok=True)
         # Pieces the last run finished but did not record (it was killed, or stopped): check them as new.
+        # A probe's piece is encoded again instead: its score was lost with the run.
         for plan in plans:
             part = self._part_path(plan.index)
-            if plan.index not in good and part.exists() and await self._accept_piece(plan, leftover=True) is None:
+            if plan.index in good or not part.exists() or self.score is not None:
+                continue
+            if await self._accept_piece(plan, leftover=True) is None:
                 good.add(plan.index)
         self._done_frames = sum(p.frame_count for p in plans if p.index in good)
         missing = [p for p in plans if p.index not in good and (self.only is None or p.index in self.only)]

@@ -36,6 +36,7 @@ from lazy_transcode.jobs.record import (
     Setting,
     TaughtRecord,
 )
+from lazy_transcode.media.binary import capabilities
 from lazy_transcode.media.commands import encode_video_args
 from lazy_transcode.media.encoders import (
     KEYINT_DEFAULT,
@@ -45,8 +46,9 @@ from lazy_transcode.media.encoders import (
     bitrate_range,
     get_profile,
 )
+from lazy_transcode.media.pieces import plan_pieces
 from lazy_transcode.media.priors import learned_prior, size_class
-from lazy_transcode.media.probe import MediaInfo, ProbeError
+from lazy_transcode.media.probe import MediaInfo, ProbeError, scan_video_frames
 from lazy_transcode.media.process import FFmpegRunError, run_ffmpeg
 from lazy_transcode.media.samples import (
     Clip,
@@ -339,8 +341,8 @@ class _SearchRun:
             log.info("%s: recorded sample clips are missing or damaged; cutting them again", self.input_file)
         self.manager.update_step("clip_extraction", progress=self.manager.state.progress_percent)
         plan = plan_samples(self.info.duration, self.info.chapters, count=self.options.samples)
-        if self.job is not None:  # the job's own pieces are its samples: nothing to cut
-            plan = [Clip(0.0, self.info.duration, whole=True)]
+        if self.job is not None and (plan[0].whole or await self._pieces_scored_inline()):
+            plan = [Clip(0.0, self.info.duration, whole=True)]  # the job's own pieces are its samples
         self._report(0.0, f"cutting {len(plan)} sample clip(s)")
         ensure_subfolder(self.dir, "clips folder")
         clips = await extract_clips(
@@ -351,6 +353,26 @@ class _SearchRun:
         self.manager.record.search = None
         self._save()
         return clips, clip_files(clips, self.dir, self.reads, frame_rate(self.info))
+
+    async def _pieces_scored_inline(self) -> bool:
+        """Whether a longer file's sample pieces can be scored by their encoders (ffmpeg 7.1 with libvmaf,
+        and frames that go to the encoders as YUV4MPEG). Else its samples are cut as clips: scoring scattered
+        pieces from their join would decode the source up to the last one, for every probe."""
+        if not capabilities(self.ffmpeg).scores_beside_encode:
+            return False
+        from lazy_transcode.jobs.encode import y4m_timing
+
+        try:
+            scan = await asyncio.to_thread(scan_video_frames, self.reads, self.video.index)
+        except ProbeError:
+            return False
+        if scan.untimed_packets or not scan.pts:
+            return False
+        plans = plan_pieces(scan, self.options.piece_seconds, max_frames=KEYINT_DEFAULT)
+        enc = self.profile.build(
+            self.space.settings[0], preset=self.preset, ten_bit=self.ten_bit, hdr=self.video.hdr, keyint=KEYINT_DEFAULT
+        )
+        return y4m_timing(scan.pts, plans, self.video.pix_fmt, enc) is not None
 
     def _sample_times(self) -> list[float] | None:
         """Where a longer file is sampled (the clips' starts, from `--samples` and its chapters); None when

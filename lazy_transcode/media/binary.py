@@ -50,6 +50,13 @@ class Capabilities:
     def has_libvmaf(self) -> bool:
         return "libvmaf" in self.filters
 
+    @property
+    def scores_beside_encode(self) -> bool:
+        """libvmaf, loopback decoders and a filter graph feeding another: ffmpeg 7.1 on (a build whose
+        version is not a release number is not trusted with it)."""
+        release = re.match(r"n?(\d+)\.(\d+)", self.version)
+        return self.has_libvmaf and release is not None and (int(release[1]), int(release[2])) >= (7, 1)
+
     def require_encoder(self, name: str) -> None:
         if name not in self.encoders:
             raise FFmpegError(f"encoder {name!r} is not available in {self.exe}")

@@ -207,12 +207,15 @@ def piece_encode_args(
 
 def _with_score(cmd: list[str], score_graph: Callable[[str, str, str], str]) -> list[str]:
     """`cmd` (one filter graph, one output) with the encoder's frames split off to a scoring output."""
+    if cmd.count("-filter_complex") != 1 or cmd.count("-map") != 1:
+        raise ValueError("a scored piece's encoder has one filter graph and one output")
     graph, mapped = cmd.index("-filter_complex") + 1, cmd.index("-map") + 1
     out = list(cmd)
     out[graph] = f"{cmd[graph]};{cmd[mapped]}split[lt_enc][lt_src]"
     out[mapped] = "[lt_enc]"
     scoring = score_graph("dec:0", "lt_src", "lt_scored")
-    return [*out, "-dec", "0:0", "-filter_complex", scoring, "-map", "[lt_scored]", "-f", "null", "-"]
+    # One thread for the decoder: the encoder has its lane's share of the cores.
+    return [*out, "-threads", "1", "-dec", "0:0", "-filter_complex", scoring, "-map", "[lt_scored]", "-f", "null", "-"]
 
 
 def assemble_args(

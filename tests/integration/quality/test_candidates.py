@@ -175,17 +175,17 @@ def test_each_probe_piece_is_scored_by_its_own_encoder(
     probe_done = state["optimization_results"]["probes"][0]
     label = f"q{probe_done['setting']['quality']}"
     pieces = state["optimization_results"]["candidates"][label]["pieces"]
-    scores = [pieces[n]["score"] for n in sorted(pieces, key=int)]
-    assert scores and all(s["model"] == "vmaf_v0.6.1" and s["scored"] >= 1 for s in scores), scores
-    pooled = sum(s["mean"] * s["scored"] for s in scores) / sum(s["scored"] for s in scores)
-    assert probe_done["vmaf"] == pytest.approx(pooled, abs=1e-3)
+    plan = state["optimization_results"]["candidates"][label]["plan"]  # rows: first frame, frame count, ...
+    scores = [(pieces[n]["score"], plan[int(n)][1]) for n in sorted(pieces, key=int)]
+    assert scores and all(s["model"] == "vmaf_v0.6.1" and s["scored"] >= 1 for s, _ in scores), scores
+    pooled = sum(s["mean"] * frames for s, frames in scores) / sum(frames for _, frames in scores)
+    assert probe_done["vmaf"] == pytest.approx(pooled, abs=1e-3)  # each piece weighs its frames
 
     folder = next((tmp_path / ".lazy_transcode_state").glob("*.work")) / "probes" / label / "pieces"
     joined, vmaf_log = tmp_path / "joined.mp4", tmp_path / "vmaf.json"
     listing = tmp_path / "list.txt"
     listing.write_text("".join(f"file '{folder / f'piece_{int(n):05d}.mp4'}'\n" for n in sorted(pieces, key=int)))
     run_ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(joined))
-    plan = state["optimization_results"]["candidates"][label]["plan"]  # rows: first frame, frame count, ...
     frames = [(plan[int(n)][0], plan[int(n)][1]) for n in sorted(pieces, key=int)]
     exact = asyncio.run(
         measure_vmaf(joined, source, width=320, height=180, log_path=vmaf_log, ffmpeg=wrapper, reference_frames=frames)
