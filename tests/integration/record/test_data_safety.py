@@ -204,23 +204,23 @@ def test_an_in_place_rewrite_keeping_size_and_mtime_is_noticed(clip: Path, tmp_p
 
 
 def test_nothing_is_left_behind(bbb_100s: Path, tmp_path: Path) -> None:
-    """Sample clips of an interrupted search go when the file is finished another way; the FIFO folder
-    of a killed run goes at the next run."""
+    """The probe pieces of an interrupted search go when the file is finished another way; the FIFO
+    folder of a killed run goes at the next run."""
     source = tmp_path / "long.mp4"
     shutil.copy(bbb_100s, source)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**TAG, "TMPDIR": str(tmp)}
     search = start_cli("--plain", "--mode", "qp", "--vmaf-target", "90", "--preset", "ultrafast", str(source), env=env)
-    clips = tmp_path / ".lazy_transcode_state" / "long.mp4.clips"
+    probes = tmp_path / ".lazy_transcode_state" / "long.mp4_qp.work" / "probes"  # the sample pieces' folders
     deadline = time.monotonic() + 60
-    while not (clips.is_dir() and any(clips.glob("clip*.mkv"))) and time.monotonic() < deadline:
+    while not any(probes.glob("*/pieces/piece_*.mp4")) and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(search.pid, signal.SIGTERM)
     search.communicate(timeout=60)
-    assert search.returncode == 130 and clips.is_dir()
+    assert search.returncode == 130 and any(probes.glob("*/pieces/piece_*.mp4"))
     killed = run_cli(*FAST, "--restart", str(source), env={**env, FAILPOINT_ENV: "piece-recorded@1"})
-    assert killed.returncode == -9 and not clips.exists()
+    assert killed.returncode == -9 and not probes.exists()
     assert [p.name for p in tmp.iterdir() if p.name.startswith("lazy-transcode-")], "a killed run leaves its FIFOs"
     run = run_cli(*FAST, str(source), env=env)
     assert run.returncode == 0, run.stderr
