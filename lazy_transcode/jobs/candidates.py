@@ -77,6 +77,12 @@ def estimate_pieces(count: int) -> frozenset[int] | None:
     return frozenset(range(1, count, 2)) if count >= 3 else None
 
 
+def _scaled_size(record: PiecesRecord, chosen: list[PiecePlan]) -> int:
+    """The whole file's video bytes, scaled from those of some recorded pieces by their frames."""
+    size = sum(record.pieces[p.index].bytes for p in chosen)
+    return round(size * record.frames / sum(p.frame_count for p in chosen))
+
+
 @dataclass(frozen=True)
 class Measured:
     score: VmafScore
@@ -189,21 +195,16 @@ class Candidates:
         if sampled is not None:  # a longer file: its sample pieces are the measure (the winner's are kept)
             encoder = await self.encode(settings, only=sampled)
             chosen = [p for p in plans if p.index in sampled]
-            score = await self._score(encoder, chosen)
-            size = sum(encoder.rec.pieces[p.index].bytes for p in chosen)
-            frames = sum(p.frame_count for p in chosen)
-            return Measured(score, round(size * encoder.rec.frames / frames), False)
+            return Measured(await self._score(encoder, chosen), _scaled_size(encoder.rec, chosen), False)
         some = estimate_pieces(len(plans)) if self.estimate else None
         if some is not None and not all(p.index in encoder.rec.pieces for p in plans):
             encoder = await self.encode(settings, only=some)
             chosen = [p for p in plans if p.index in some]
             score = await self._score(encoder, chosen)
             if not self.finish[0] <= score.mean <= self.finish[1]:
-                size = sum(encoder.rec.pieces[p.index].bytes for p in chosen)
-                frames = sum(p.frame_count for p in chosen)
                 log.info("%s: probe %s estimated from %d of %d pieces", self.job.source.name, settings.label(),
                          len(chosen), len(plans))  # fmt: skip
-                return Measured(score, round(size * encoder.rec.frames / frames), True)
+                return Measured(score, _scaled_size(encoder.rec, chosen), True)
         encoder = await self.encode(settings)
         score = await self._score(encoder, plans)
         return Measured(score, sum(r.bytes for r in encoder.rec.pieces.values()), False)
@@ -213,12 +214,12 @@ class Candidates:
         encoders measured, and for pieces without one (a leftover of a killed run, a farm's piece, an
         older record) from their join."""
         inline = encoder.score
+        wanted = None if inline is None else (inline.model, inline.interval)
         parts: list[tuple[VmafScore, int]] = []  # each score, weighted by the source frames it stands for
         rest: list[PiecePlan] = []
         for plan in plans:
             score = encoder.rec.pieces[plan.index].score
-            usable = inline is not None and score is not None and score.subsample == inline.interval
-            if usable and score is not None and inline is not None and score.model == inline.model:
+            if score is not None and (score.model, score.subsample) == wanted:
                 parts.append((VmafScore(score.mean, score.low, score.scored, score.model), plan.frame_count))
             else:
                 rest.append(plan)

@@ -341,38 +341,42 @@ class _SearchRun:
             log.info("%s: recorded sample clips are missing or damaged; cutting them again", self.input_file)
         self.manager.update_step("clip_extraction", progress=self.manager.state.progress_percent)
         plan = plan_samples(self.info.duration, self.info.chapters, count=self.options.samples)
-        if self.job is not None and (plan[0].whole or await self._pieces_scored_inline()):
+        frames = None
+        if self.job is not None and not plan[0].whole:
+            frames = await self._frames_if_scored_inline()
+        if self.job is not None and (plan[0].whole or frames is not None):
             plan = [Clip(0.0, self.info.duration, whole=True)]  # the job's own pieces are its samples
         self._report(0.0, f"cutting {len(plan)} sample clip(s)")
         ensure_subfolder(self.dir, "clips folder")
         clips = await extract_clips(
             self.input_file, self.info, plan, self.dir, ffmpeg=self.ffmpeg, control=self.control,
-            reads=self.reads, recorded_dir=self.recorded_dir,
+            reads=self.reads, recorded_dir=self.recorded_dir, frames=frames,
         )  # fmt: skip
         self.manager.record.clips = clips
         self.manager.record.search = None
         self._save()
         return clips, clip_files(clips, self.dir, self.reads, frame_rate(self.info))
 
-    async def _pieces_scored_inline(self) -> bool:
-        """Whether a longer file's sample pieces can be scored by their encoders (ffmpeg 7.1 with libvmaf,
-        and frames that go to the encoders as YUV4MPEG). Else its samples are cut as clips: scoring scattered
-        pieces from their join would decode the source up to the last one, for every probe."""
+    async def _frames_if_scored_inline(self) -> int | None:
+        """The frame count of a longer file whose sample pieces can be scored by their encoders (ffmpeg 7.1
+        with libvmaf, and frames that go to the encoders as YUV4MPEG); else None, and its samples are cut as
+        clips: scoring scattered pieces from their join would decode the source up to the last one, for
+        every probe."""
         if not capabilities(self.ffmpeg).scores_beside_encode:
-            return False
+            return None
         from lazy_transcode.jobs.encode import y4m_timing
 
         try:
             scan = await asyncio.to_thread(scan_video_frames, self.reads, self.video.index)
         except ProbeError:
-            return False
+            return None
         if scan.untimed_packets or not scan.pts:
-            return False
+            return None
         plans = plan_pieces(scan, self.options.piece_seconds, max_frames=KEYINT_DEFAULT)
         enc = self.profile.build(
             self.space.settings[0], preset=self.preset, ten_bit=self.ten_bit, hdr=self.video.hdr, keyint=KEYINT_DEFAULT
         )
-        return y4m_timing(scan.pts, plans, self.video.pix_fmt, enc) is not None
+        return scan.frame_count if y4m_timing(scan.pts, plans, self.video.pix_fmt, enc) is not None else None
 
     def _sample_times(self) -> list[float] | None:
         """Where a longer file is sampled (the clips' starts, from `--samples` and its chapters); None when

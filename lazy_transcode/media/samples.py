@@ -144,17 +144,19 @@ async def extract_clips(
     control: JobControl | None = None,
     reads: Path | None = None,
     recorded_dir: Path | None = None,
+    frames: int | None = None,
 ) -> list[ExtractedClip]:
     """Cut each planned clip frame-exact into `dest` (lossless FFV1, `dest` must exist); a whole-file
-    clip is the source. The source is read from `reads` (the file as opened; default `input_file`);
-    each clip's recorded path names it in `recorded_dir` (default `dest`), the folder as users know it."""
+    clip is the source, of `frames` frames (counted here when not known). The source is read from `reads`
+    (the file as opened; default `input_file`); each clip's recorded path names it in `recorded_dir`
+    (default `dest`), the folder as users know it."""
     fps = frame_rate(info)
     reads = reads or input_file
     out: list[ExtractedClip] = []
     for i, clip in enumerate(clips):
         if clip.whole:
-            frames = _count_frames(reads)
-            out.append(ExtractedClip(str(input_file), 0.0, frames, info.duration, whole=True))
+            count = frames if frames is not None else _count_frames(reads)
+            out.append(ExtractedClip(str(input_file), 0.0, count, info.duration, whole=True))
             continue
         if control is not None:
             await control.wait_if_paused()

@@ -88,9 +88,7 @@ def vmaf_filter(
 
     `reference_frames` (first frame, count) keeps only those frames of the reference: the distorted
     input is then those stretches of the file, one after the other (some pieces of an encode)."""
-    fmt = "yuv420p10le" if ten_bit else "yuv420p"
-    threads = n_threads or default_threads()
-    n_subsample = odd_subsample(n_subsample)
+    fmt = _pixel_format(ten_bit)
     select = ""
     if reference_frames:
         ranges = "+".join(f"between(n,{first},{first + count - 1})" for first, count in reference_frames)
@@ -98,7 +96,19 @@ def vmaf_filter(
     return (
         f"[0:v:0]scale={width}:{height}:flags=bicubic,format={fmt},{_BY_INDEX}[dist];"
         f"[1:{reference_stream}]{select}format={fmt},{_BY_INDEX}[ref];"
-        f"[dist][ref]libvmaf=model=version={model}:n_threads={threads}:n_subsample={n_subsample}"
+        f"[dist][ref]{_libvmaf(model, n_threads or default_threads(), n_subsample, log_path)}"
+    )
+
+
+def _pixel_format(ten_bit: bool) -> str:
+    return "yuv420p10le" if ten_bit else "yuv420p"
+
+
+def _libvmaf(model: str, n_threads: int, n_subsample: int, log_path: Path) -> str:
+    """The libvmaf filter of both graphs: per-frame scores into a JSON log, every `n_subsample`-th frame
+    (made odd)."""
+    return (
+        f"libvmaf=model=version={model}:n_threads={n_threads}:n_subsample={odd_subsample(n_subsample)}"
         f":log_fmt=json:log_path={escape_filter_value(str(log_path))}:shortest=1"
     )
 
@@ -120,12 +130,10 @@ class InlineScore:
 
     def graph(self, distorted: str, reference: str, log_path: Path, output: str) -> str:
         """The filter graph scoring the `distorted` frames against the `reference` ones (labels) into a log."""
-        fmt = "yuv420p10le" if self.ten_bit else "yuv420p"
+        fmt = _pixel_format(self.ten_bit)
         return (
             f"[{distorted}]format={fmt},{_BY_INDEX}[lt_dist];[{reference}]format={fmt},{_BY_INDEX}[lt_ref];"
-            f"[lt_dist][lt_ref]libvmaf=model=version={self.model}:n_threads={self.n_threads}"
-            f":n_subsample={self.interval}:log_fmt=json:log_path={escape_filter_value(str(log_path))}"
-            f":shortest=1[{output}]"
+            f"[lt_dist][lt_ref]{_libvmaf(self.model, self.n_threads, self.n_subsample, log_path)}[{output}]"
         )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lazy_transcode.failpoints import ENV as FAILPOINT_ENV
-from lazy_transcode.jobs.api import JobControl, JobOptions, JobStopped, Progress
+from lazy_transcode.jobs.api import JobControl, JobOptions, JobResult, JobStopped, Progress
 from lazy_transcode.jobs.runner import run_job, state_manager_for
 from lazy_transcode.jobs.search import find_setting
 from lazy_transcode.media.probe import probe
@@ -78,11 +78,18 @@ def test_the_winning_probe_is_the_output_and_identical_to_a_plain_encode(
     assert len(encodes) == 3 * (len(probes) - len(estimated)) + len(estimated)
     assert files_beside(library) == {"bbb.mp4"}  # probes folders and losers gone with the work folder
 
+    assert_same_video_as_a_plain_job(result, clip, tmp_path, wrapper, OPTIONS)
+
+
+def assert_same_video_as_a_plain_job(
+    result: JobResult, clip: Path, tmp_path: Path, wrapper: str, options: dict[str, object]
+) -> None:
+    """The searched job's video is byte for byte a plain `--qp` job's at the setting it chose."""
     plain_dir = tmp_path / "plain"
     plain_dir.mkdir()
     plain_source = plain_dir / "bbb.mp4"
     shutil.copy(clip, plain_source)
-    plain = JobOptions(**{**OPTIONS, "qp": result.setting["quality"]}, output_dir=str(tmp_path / "plain_out"))
+    plain = JobOptions(**{**options, "qp": result.setting["quality"]}, output_dir=str(tmp_path / "plain_out"))
     again = asyncio.run(run_job(plain_source, plain, JobControl(), ffmpeg=wrapper))
     assert again.status == "completed", again.reason
     assert result.output_file is not None and again.output_file is not None
@@ -221,13 +228,4 @@ def test_a_longer_file_is_measured_on_sample_pieces_that_stay_in_the_output(
     numbers = sorted(int(name.removeprefix("piece_")) for name in rest | sampled)
     assert numbers == list(range(len(numbers))) and len(sampled) <= len(numbers) // 3
     print(f"setting {result.setting}, probes {sorted(probes)}, sampled {sorted(sampled)} of {len(numbers)}")
-
-    plain_dir = tmp_path / "plain"
-    plain_dir.mkdir()
-    shutil.copy(bbb_100s, plain_dir / "bbb.mp4")
-    plain = JobOptions(**{**OPTIONS, "piece_seconds": 10.0, "qp": result.setting["quality"]},
-                       output_dir=str(tmp_path / "plain_out"))  # fmt: skip
-    again = asyncio.run(run_job(plain_dir / "bbb.mp4", plain, JobControl(), ffmpeg=wrapper))
-    assert again.status == "completed", again.reason
-    assert result.output_file is not None and again.output_file is not None
-    assert video_digest(Path(result.output_file)) == video_digest(Path(again.output_file))
+    assert_same_video_as_a_plain_job(result, bbb_100s, tmp_path, wrapper, {**OPTIONS, "piece_seconds": 10.0})
