@@ -14,9 +14,10 @@ A probe encodes only those; the winner's become the job's first recorded pieces,
 encodes the rest, so the sampled part of the file is never encoded twice.
 
 Without a first guess learned from the library, a probe of a whole file first encodes every other piece (from the
-second on) and scores those alone: a setting whose estimate lies clearly outside the accepted band is
-recorded as an estimate and encodes no more of the file (it is not the answer), so a missed guess
-costs about 40 % of an encode. Only a setting that may be the answer is finished and scored whole.
+second on; of a file in two pieces, the second) and scores those alone: a setting whose estimate lies
+clearly outside the accepted band is recorded as an estimate and encodes no more of the file (it is not
+the answer), so a missed guess costs a part of an encode. "Clearly" widens as the estimate's share of
+the file shrinks. Only a setting that may be the answer is finished and scored whole.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import math
 import os
 import shutil
 from dataclasses import dataclass, field, fields, replace
@@ -45,7 +47,8 @@ from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
 
 log = logging.getLogger(__name__)
 
-ESTIMATE_MARGIN = 0.3  # VMAF: an estimate this far outside the band is not finished
+ESTIMATE_MARGIN = 0.3  # VMAF: an estimate from half of the file this far outside the band is not finished
+ESTIMATE_MIN_SHARE = 0.15  # of a file in two pieces: a smaller second piece is too small a sample
 FRAMES_SCORED = 160  # VMAF subsampling of a whole file keeps about this many scored frames (bench: within 0.2)
 FRAMES_SCORED_PER_PIECE = 80  # and of each sample piece of a longer file
 
@@ -72,9 +75,20 @@ def subsample_for(frames: int) -> int:
     return max(1, round(frames / FRAMES_SCORED))
 
 
-def estimate_pieces(count: int) -> frozenset[int] | None:
-    """The pieces an estimate encodes: every other one from the second (None: too few pieces to save)."""
-    return frozenset(range(1, count, 2)) if count >= 3 else None
+def estimate_pieces(plans: list[PiecePlan]) -> frozenset[int] | None:
+    """The pieces an estimate encodes: every other one from the second, or the second of two if it holds
+    enough of the file (None: one piece, nothing to save)."""
+    if len(plans) >= 3:
+        return frozenset(range(1, len(plans), 2))
+    if len(plans) == 2 and plans[1].frame_count >= ESTIMATE_MIN_SHARE * (plans[0].frame_count + plans[1].frame_count):
+        return frozenset({1})
+    return None
+
+
+def estimate_margin(share: float) -> float:
+    """How far outside the band an estimate from `share` of the file's frames must lie to be taken: its
+    sampling error grows about as 1/sqrt(share)."""
+    return ESTIMATE_MARGIN * math.sqrt(0.5 / max(share, 0.01))
 
 
 def _scaled_size(record: PiecesRecord, chosen: list[PiecePlan]) -> int:
@@ -91,8 +105,8 @@ class Measured:
 
 
 class Candidates:
-    """The candidate outputs of one job's search, kept in `search.candidates`; a probe whose VMAF lies in
-    `finish` (the accepted band, widened by the estimate's margin) is finished whole."""
+    """The candidate outputs of one job's search, kept in `search.candidates`; a probe whose estimate lies
+    in `finish` (the accepted band), widened by the estimate's margin, is finished whole."""
 
     def __init__(
         self,
@@ -106,7 +120,7 @@ class Candidates:
         self.job = job
         self.estimate = estimate and sample is None
         self.search = search
-        self.finish = (finish[0] - ESTIMATE_MARGIN, finish[1] + ESTIMATE_MARGIN)
+        self.finish = finish
         self.sample = sample  # a longer file: the times (s from its first frame) whose pieces are measured
 
     def sampled(self, record: PiecesRecord) -> frozenset[int] | None:
@@ -196,12 +210,13 @@ class Candidates:
             encoder = await self.encode(settings, only=sampled)
             chosen = [p for p in plans if p.index in sampled]
             return Measured(await self._score(encoder, chosen), _scaled_size(encoder.rec, chosen), False)
-        some = estimate_pieces(len(plans)) if self.estimate else None
+        some = estimate_pieces(plans) if self.estimate else None
         if some is not None and not all(p.index in encoder.rec.pieces for p in plans):
             encoder = await self.encode(settings, only=some)
             chosen = [p for p in plans if p.index in some]
             score = await self._score(encoder, chosen)
-            if not self.finish[0] <= score.mean <= self.finish[1]:
+            margin = estimate_margin(sum(p.frame_count for p in chosen) / encoder.rec.frames)
+            if not self.finish[0] - margin <= score.mean <= self.finish[1] + margin:
                 log.info("%s: probe %s estimated from %d of %d pieces", self.job.source.name, settings.label(),
                          len(chosen), len(plans))  # fmt: skip
                 return Measured(score, _scaled_size(encoder.rec, chosen), True)

@@ -81,6 +81,32 @@ def test_the_winning_probe_is_the_output_and_identical_to_a_plain_encode(
     assert_same_video_as_a_plain_job(result, clip, tmp_path, wrapper, OPTIONS)
 
 
+def test_a_file_in_two_pieces_estimates_a_missed_guess_from_its_second_piece(
+    bbb_40s: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+) -> None:
+    """7 s in two pieces: a cold guess that misses encodes the second piece only, and the video is still
+    a plain `--qp` job's at the chosen setting."""
+    wrapper, log = logging_ffmpeg
+    clip = tmp_path / "bbb7.mp4"
+    run_ffmpeg("-i", str(bbb_40s), "-t", "7", "-c", "copy", str(clip))
+    source = tmp_path / "library" / "bbb.mp4"
+    source.parent.mkdir()
+    shutil.copy(clip, source)
+    progress: list[Progress] = []
+    options = JobOptions(output_dir=str(tmp_path / "out"), **OPTIONS)
+    result = asyncio.run(run_job(source, options, JobControl(on_progress=progress.append), ffmpeg=wrapper))
+    assert result.status == "completed", result.reason
+    probes = [p.detail for p in progress if p.step == "search" and p.detail and " VMAF " in p.detail]
+    encodes = piece_encodes(log)
+    print(f"setting {result.setting}, probes {probes}, encodes {encodes}")
+    estimated = [d.split(": ", 1)[1].split()[0] for d in probes if "estimated" in d]
+    assert estimated, "the cold guess misses this clip's band"
+    for label in estimated:
+        assert [e for e in encodes if e.startswith(f"probes/{label}/")] == [f"probes/{label}/pieces/piece_00001"]
+    assert len(encodes) == len(set(encodes)) == 2 * (len(probes) - len(estimated)) + len(estimated)
+    assert_same_video_as_a_plain_job(result, clip, tmp_path, wrapper, OPTIONS)
+
+
 def assert_same_video_as_a_plain_job(
     result: JobResult, clip: Path, tmp_path: Path, wrapper: str, options: dict[str, object]
 ) -> None:
