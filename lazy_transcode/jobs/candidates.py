@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 ESTIMATE_MARGIN = 0.3  # VMAF: an estimate from half of the file this far outside the band is not finished
 ESTIMATE_MIN_SHARE = 0.15  # of a file in two pieces: a smaller second piece is too small a sample
-FRAMES_SCORED = 160  # VMAF subsampling of a whole file keeps about this many scored frames (bench: within 0.2)
+FRAMES_SCORED = 80  # VMAF subsampling of a whole file keeps about this many scored frames (bench: within 0.2)
 FRAMES_SCORED_PER_PIECE = 80  # and of each sample piece of a longer file
 
 
@@ -122,6 +122,7 @@ class Candidates:
         self.search = search
         self.finish = finish
         self.sample = sample  # a longer file: the times (s from its first frame) whose pieces are measured
+        self.unscored = False  # a piece failed while scored beside its encode: pieces are scored from joins
 
     def sampled(self, record: PiecesRecord) -> frozenset[int] | None:
         """The pieces a probe of a longer file encodes and measures: the one holding each sample time (the
@@ -186,7 +187,10 @@ class Candidates:
         else:  # a few pieces: about FRAMES_SCORED_PER_PIECE of each
             frames = sum(p.frame_count for p in record.plans() if p.index in sampled)
             encoder.score = self._inline(record, max(1, round(frames / (FRAMES_SCORED_PER_PIECE * len(sampled)))))
+        wanted = encoder.score is not None
         await encoder.encode()
+        if wanted and encoder.score is None:  # its encoder could not score beside the encode: none will
+            self.unscored = True
         return encoder
 
     def _inline(self, record: PiecesRecord, n_subsample: int) -> InlineScore | None:
@@ -194,7 +198,9 @@ class Candidates:
         so an estimate's pieces count again when the probe is finished. None: the frames go as NUT, or this
         ffmpeg cannot (the pieces are then scored afterwards, from their join)."""
         video = self.job.info.video if self.job.info is not None else None
-        if video is None or record.frame_step is None or not capabilities(self.job.ffmpeg).scores_beside_encode:
+        if video is None or record.frame_step is None or self.unscored:
+            return None
+        if not capabilities(self.job.ffmpeg).scores_beside_encode:
             return None
         return InlineScore(model=model_for(video.width, video.height), n_subsample=n_subsample,
                            ten_bit=video.bit_depth > 8)  # fmt: skip

@@ -362,7 +362,16 @@ class PieceEncoder:
                     name=self.source.name, timing=self.rec.timing(), score=self.score, on_score=self._on_score,
                 )  # fmt: skip
             except RunFailed as exc:
-                raise JobFailed(str(exc)) from None
+                if self.score is None or exc.piece is None:
+                    raise JobFailed(str(exc)) from None
+                # The scoring beside the encode may be what failed (a filter this ffmpeg lacks, a frame
+                # format libvmaf refuses): the pieces are encoded again without it, and scored from their
+                # join. A piece that fails again fails the job.
+                log.warning("%s: %s; encoding it again without scoring it beside its encode", self.source, exc)
+                self.score = None
+                for plan in reversed(run):
+                    if self._in_flight.pop(plan.index, None) is not None:
+                        lanes.give_back(plan)
             finally:
                 lanes.release(lane)
                 self._lanes_changed.set()

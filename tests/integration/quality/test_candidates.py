@@ -107,6 +107,32 @@ def test_a_file_in_two_pieces_estimates_a_missed_guess_from_its_second_piece(
     assert_same_video_as_a_plain_job(result, clip, tmp_path, wrapper, OPTIONS)
 
 
+def test_pieces_whose_scoring_fails_inside_ffmpeg_are_encoded_again_and_scored_from_their_join(
+    clip: Path, tmp_path: Path, ffmpeg: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ffmpeg whose libvmaf refuses the scoring graph (an option it does not know) fails each scored
+    piece encoder: the piece is encoded again without the scoring, the search goes on scoring joins, and
+    the job ends with a plain job's video."""
+    wrapper = tmp_path / "bin" / "ffmpeg"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport os, sys\nargs = sys.argv[1:]\nif '-dec' in args:\n"
+        "    args = [a.replace('libvmaf=', 'libvmaf=lt_no_such_option=1:') for a in args]\n"
+        f"os.execv({ffmpeg!r}, [{ffmpeg!r}, *args])\n"
+    )
+    wrapper.chmod(0o755)
+    source = tmp_path / "bbb.mp4"
+    shutil.copy(clip, source)
+    options = JobOptions(output_dir=str(tmp_path / "out"), **OPTIONS)
+    with caplog.at_level("WARNING"):
+        result = asyncio.run(run_job(source, options, JobControl(), ffmpeg=str(wrapper)))
+    assert result.status == "completed", result.reason
+    failed = [r.getMessage() for r in caplog.records if "without scoring it beside its encode" in r.getMessage()]
+    assert len(failed) == 1, failed  # once: no later piece tries it again
+    assert result.vmaf is not None and 94.0 < result.vmaf < 97.0
+    assert_same_video_as_a_plain_job(result, clip, tmp_path, ffmpeg, OPTIONS)
+
+
 def assert_same_video_as_a_plain_job(
     result: JobResult, clip: Path, tmp_path: Path, wrapper: str, options: dict[str, object]
 ) -> None:
