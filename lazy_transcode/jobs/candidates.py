@@ -4,7 +4,9 @@ When the search measures the whole file, a probe's encode is the output at that 
 piece plan and encoder arguments, made by `PieceEncoder`, checkpointed piece by piece in a folder of
 its own (`<work>/probes/<label>/pieces`) and recorded in `SearchRecord.candidates`. Each piece's VMAF
 is measured by its own encoder's process, against the raw frames it encodes (no second decode of the
-source, no join), and kept in the piece's record; the candidate's VMAF pools them. The winner's
+source, no join), and kept in the piece's record; the candidate's VMAF pools them. Where that cannot
+be done (an older ffmpeg, frames sent as NUT, a scoring that failed inside ffmpeg), pieces are scored
+from their join. The winner's
 pieces move to the job's pieces folder and its record becomes the checkpoint's `encode`, so the encode
 step finds every piece recorded and encodes nothing; the losers' folders go. A kill at any instant
 costs at most the piece in flight.
@@ -14,10 +16,11 @@ A probe encodes only those; the winner's become the job's first recorded pieces,
 encodes the rest, so the sampled part of the file is never encoded twice.
 
 Without a first guess learned from the library, a probe of a whole file first encodes every other piece (from the
-second on; of a file in two pieces, the second) and scores those alone: a setting whose estimate lies
-clearly outside the accepted band is recorded as an estimate and encodes no more of the file (it is not
-the answer), so a missed guess costs a part of an encode. "Clearly" widens as the estimate's share of
-the file shrinks. Only a setting that may be the answer is finished and scored whole.
+second on; of a file in two pieces, the second if it holds a fifth of the frames) and scores those
+alone: a setting whose estimate lies clearly outside the accepted band is recorded as an estimate and
+encodes no more of the file, so a missed guess costs a part of an encode. "Clearly" widens as the
+estimate's share of the file shrinks. An estimate only steers the search: a setting the answer would
+rest on is finished and scored whole first.
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
 log = logging.getLogger(__name__)
 
 ESTIMATE_MARGIN = 0.3  # VMAF: an estimate from half of the file this far outside the band is not finished
-ESTIMATE_MIN_SHARE = 0.15  # of a file in two pieces: a smaller second piece is too small a sample
-FRAMES_SCORED = 80  # VMAF subsampling of a whole file keeps about this many scored frames (bench: within 0.2)
+ESTIMATE_MIN_SHARE = 0.2  # of a file in two pieces: a smaller second piece is too small a sample
+FRAMES_SCORED = 80  # VMAF subsampling of a whole file keeps about this many scored frames (search_bench: the
+# prediction is within 0.1 of the full VMAF on its clips)
 FRAMES_SCORED_PER_PIECE = 80  # and of each sample piece of a longer file
 
 
@@ -182,16 +186,22 @@ class Candidates:
             self.job.manager.save_state()
         encoder.only = only
         sampled = self.sampled(record)
-        if sampled is None:
-            encoder.score = self._inline(record, subsample_for(record.frames))
-        else:  # a few pieces: about FRAMES_SCORED_PER_PIECE of each
-            frames = sum(p.frame_count for p in record.plans() if p.index in sampled)
-            encoder.score = self._inline(record, max(1, round(frames / (FRAMES_SCORED_PER_PIECE * len(sampled)))))
+        encoder.score = self._inline(
+            record, self._subsample([p for p in record.plans() if sampled is None or p.index in sampled])
+        )
         wanted = encoder.score is not None
         await encoder.encode()
         if wanted and encoder.score is None:  # its encoder could not score beside the encode: none will
             self.unscored = True
         return encoder
+
+    def _subsample(self, plans: list[PiecePlan]) -> int:
+        """Every n-th frame of these pieces is scored: about FRAMES_SCORED of a whole file, about
+        FRAMES_SCORED_PER_PIECE of each sample piece of a longer file."""
+        frames = sum(p.frame_count for p in plans)
+        if self.sample is None:
+            return subsample_for(frames)
+        return max(1, round(frames / (FRAMES_SCORED_PER_PIECE * max(1, len(plans)))))
 
     def _inline(self, record: PiecesRecord, n_subsample: int) -> InlineScore | None:
         """How each piece is scored by its encoder: every piece of the candidate alike (one subsampling),
@@ -205,10 +215,10 @@ class Candidates:
         return InlineScore(model=model_for(video.width, video.height), n_subsample=n_subsample,
                            ten_bit=video.bit_depth > 8)  # fmt: skip
 
-    async def measure(self, settings: EncodeSettings) -> Measured:
+    async def measure(self, settings: EncodeSettings, *, whole: bool = False) -> Measured:
         """The candidate's VMAF against the source and its video bytes: a longer file's from its sample
-        pieces; else an estimate from some of its pieces when that is clearly outside the band, else the
-        whole file's."""
+        pieces; else an estimate from some of its pieces when that is clearly outside the band (unless
+        `whole`), else the whole file's."""
         encoder = await self.encode(settings, only=frozenset())  # the plan (and the pieces done before)
         plans = encoder.rec.plans()
         sampled = self.sampled(encoder.rec)
@@ -216,7 +226,7 @@ class Candidates:
             encoder = await self.encode(settings, only=sampled)
             chosen = [p for p in plans if p.index in sampled]
             return Measured(await self._score(encoder, chosen), _scaled_size(encoder.rec, chosen), False)
-        some = estimate_pieces(plans) if self.estimate else None
+        some = estimate_pieces(plans) if self.estimate and not whole else None
         if some is not None and not all(p.index in encoder.rec.pieces for p in plans):
             encoder = await self.encode(settings, only=some)
             chosen = [p for p in plans if p.index in some]
@@ -263,7 +273,7 @@ class Candidates:
             return await measure_vmaf(
                 joined, self.job.reads, width=video.width, height=video.height, ffmpeg=self.job.ffmpeg,
                 log_path=encoder.work / "vmaf.json", control=self.job.control, ten_bit=video.bit_depth > 8,
-                n_threads=self.job.cores, n_subsample=subsample_for(sum(p.frame_count for p in plans)),
+                n_threads=self.job.cores, n_subsample=self._subsample(plans),
                 model=model_for(video.width, video.height), reference_stream=str(video.index),
                 reference_frames=() if whole else [(p.first_frame, p.frame_count) for p in plans],
             )  # fmt: skip

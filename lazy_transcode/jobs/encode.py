@@ -354,26 +354,38 @@ class PieceEncoder:
                 self._lanes_changed.clear()  # another lane (a remote one) may still give pieces back
                 await self._lanes_changed.wait()
                 continue
+            scored = self.score  # this run's: another lane may drop it meanwhile
+            started: list[PiecePlan] = []  # by this lane (others may have taken the rest of the run)
+
+            def encoder_for(plan: PiecePlan, started: list[PiecePlan] = started) -> EncoderArgs | None:
+                enc = self._encoder_for(lanes, lane, plan)
+                if enc is not None:
+                    started.append(plan)
+                return enc
+
+            retry: list[PiecePlan] = []
             try:
                 await encode_run(
                     run, source=self.reads, info=self.info, time_base=self.rec.time_base, ffmpeg=self.ffmpeg,
                     control=self.control, part_path=self._part_path, on_frames=self._on_frames,
-                    encoder_for=lambda plan: self._encoder_for(lanes, lane, plan), on_piece=self._piece_encoded,
-                    name=self.source.name, timing=self.rec.timing(), score=self.score, on_score=self._on_score,
+                    encoder_for=encoder_for, on_piece=self._piece_encoded, name=self.source.name,
+                    timing=self.rec.timing(), score=scored, on_score=self._on_score,
                 )  # fmt: skip
             except RunFailed as exc:
-                if self.score is None or exc.piece is None:
+                if scored is None or exc.piece is None:
                     raise JobFailed(str(exc)) from None
                 # The scoring beside the encode may be what failed (a filter this ffmpeg lacks, a frame
                 # format libvmaf refuses): the pieces are encoded again without it, and scored from their
                 # join. A piece that fails again fails the job.
                 log.warning("%s: %s; encoding it again without scoring it beside its encode", self.source, exc)
                 self.score = None
-                for plan in reversed(run):
-                    if self._in_flight.pop(plan.index, None) is not None:
-                        lanes.give_back(plan)
+                retry = [p for p in started if p.index not in self.rec.pieces]
+                for plan in retry:
+                    self._in_flight.pop(plan.index, None)
             finally:
                 lanes.release(lane)
+                for plan in reversed(retry):  # first, before the rest of the run: a failure again shows at once
+                    lanes.give_back(plan)
                 self._lanes_changed.set()
 
     def _encoder_for(self, lanes: Lanes, lane: int, plan: PiecePlan) -> EncoderArgs | None:

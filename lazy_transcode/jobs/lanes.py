@@ -63,7 +63,8 @@ class Lanes:
             self.unclaimed.extendleft(reversed(queue))
 
     def give_back(self, plan: PiecePlan) -> None:
-        """A started piece that did not come back (a remote worker failed): it is to do again, first."""
+        """A started piece that did not come back (a remote worker failed, or a local encoder that is
+        tried again another way): it is to do again, first."""
         self.unclaimed.appendleft(plan)
 
     def open_work(self) -> bool:

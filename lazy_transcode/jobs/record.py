@@ -204,6 +204,7 @@ class Probe(_Record):
     pid: int | None = None
     time: float | None = None
     estimate: bool = False  # measured on some pieces of a whole-file candidate (`jobs.candidates`)
+    confirmed: bool = False  # an estimate measured again, whole: the search estimates no more settings
 
 
 class ClipScore(_Record):

@@ -242,8 +242,10 @@ class _SearchRun:
 
             band_top = self.options.vmaf_target + band(self.space, self.options.vmaf_target, self.options.vmaf_tol)
             # A learned first guess usually lands in the band: estimating it first would only cost more.
+            # Nor once an estimate had to be measured again: the file's parts differ from the whole.
+            estimate = self.prior == base and not any(p.confirmed for p in record.search.probes)
             self.candidates = Candidates(
-                self.job, record.search, (self.options.vmaf_target, band_top), estimate=self.prior == base,
+                self.job, record.search, (self.options.vmaf_target, band_top), estimate=estimate,
                 sample=self._sample_times(),
             )  # fmt: skip
         self.manager.update_step("quality_search", progress=self.manager.state.progress_percent)
@@ -389,14 +391,17 @@ class _SearchRun:
         for probe in self.results.probes:
             index = self.space.index_of(probe.setting.settings())
             if index is not None:
-                known[index] = Measurement(probe.vmaf, probe.size, probe.vmaf_low, probe.seconds)
+                known[index] = Measurement(probe.vmaf, probe.size, probe.vmaf_low, probe.seconds, probe.estimate)
         return known
 
     async def _measure(self, settings: EncodeSettings, clips: list[ExtractedClip], files: list[Path]) -> Measurement:
-        """One probe: encode every clip at `settings`, score it, record it. Resumes a half-done probe."""
+        """One probe: encode every clip at `settings`, score it, record it. Resumes a half-done probe.
+
+        A setting recorded as an estimate is measured again, whole, and its record replaced."""
         await self.control.wait_if_paused()
         label = settings.label()
         setting = Setting.of(settings)
+        whole = any(p.setting == setting and p.estimate for p in self.results.probes)
         partial = self.results.partial
         if partial is None or partial.setting != setting:
             partial = self.results.partial = PartialProbe(setting=setting)
@@ -408,7 +413,7 @@ class _SearchRun:
             await self.control.wait_if_paused()
             self._report(100.0 * n_done / (n_done + 2), f"probe {n_done + 1}: {label}, clip {i + 1}/{len(clips)}")
             if self.candidates is not None:
-                measured = await self.candidates.measure(settings)
+                measured = await self.candidates.measure(settings, whole=whole)
                 score, size = measured.score, measured.size
                 partial.estimate = measured.estimate
             else:
@@ -419,10 +424,13 @@ class _SearchRun:
         mean, low = pooled([(VmafScore(p.vmaf, p.vmaf_low, p.scored, ""), p.frames) for p in parts])
         size = sum(p.size for p in parts)
         seconds = round(time.monotonic() - started, 3)
+        self.results.probes = [p for p in self.results.probes if p.setting != setting]
         self.results.probes.append(
             Probe(setting=setting, vmaf=round(mean, 4), vmaf_low=round(low, 4), size=size, seconds=seconds,
-                  pid=os.getpid(), time=time.time(), estimate=partial.estimate)
+                  pid=os.getpid(), time=time.time(), estimate=partial.estimate, confirmed=whole)
         )  # fmt: skip
+        if whole and self.candidates is not None:
+            self.candidates.estimate = False
         self.results.partial = None
         self.probes_run += 1
         self._save()
@@ -430,7 +438,7 @@ class _SearchRun:
         how = " (estimated from part of the file)" if partial.estimate else ""
         self._report(100.0 * (n_done + 1) / (n_done + 3), f"probe {n_done + 1}: {label} VMAF {mean:.2f}{how}")
         log.info("%s: probe %s VMAF %.2f (low %.2f), %d bytes", self.input_file.name, label, mean, low, size)
-        return Measurement(mean, size, low, seconds)
+        return Measurement(mean, size, low, seconds, partial.estimate)
 
     async def _probe_clip(
         self, settings: EncodeSettings, clip: ExtractedClip, file: Path, i: int

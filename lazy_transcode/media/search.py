@@ -6,6 +6,8 @@ It interpolates in a space where the curve is nearly straight: `y = ln(100 - VMA
 roughly doubles per fixed CRF step, and halves when the bitrate doubles) against `x` = the quality
 value, or `-ln(bitrate)`. One probe at a prior-based guess, a step along the prior slope, then secant
 steps on the measured points, always kept strictly inside the bracket of known pass/fail settings.
+A probe measured on part of the file (an estimate) steers the search; before an answer rests on one,
+that setting is measured again, whole (the measure is asked for a setting it has measured already).
 
 The algorithm is a pure function of the probes measured so far (`next_index`), so a resumed search
 that feeds back its recorded probes continues exactly where it stopped and repeats no probe.
@@ -34,6 +36,7 @@ class Measurement:
     size: int
     vmaf_low: float | None = None
     seconds: float = 0.0
+    estimate: bool = False  # measured on part of the file: it steers the search but never decides it
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class SearchResult:
     reached: bool
     reason: str
     probes: dict[int, Measurement] = field(default_factory=dict)
+    basis: tuple[int, ...] = ()  # the probes the answer rests on (besides `index`)
 
     def setting(self, space: SearchSpace) -> EncodeSettings | None:
         return None if self.index is None else space.settings[self.index]
@@ -134,17 +138,19 @@ def decide(
     best_ok, first_bad = _bracket(probes, target)
     last = len(space) - 1
 
-    def done(index: int | None, reached: bool, reason: str) -> SearchResult:
-        return SearchResult(index, probes[index] if index is not None else None, reached, reason, dict(probes))
+    def done(index: int | None, reached: bool, reason: str, *basis: int) -> SearchResult:
+        measured = probes[index] if index is not None else None
+        return SearchResult(index, measured, reached, reason, dict(probes), basis)
 
     if best_ok is not None:
         vmaf = probes[best_ok].vmaf
         if vmaf <= target + tol:
             return done(best_ok, True, f"VMAF {vmaf:.2f} within [{target:g}, {target + tol:g}]")
         if first_bad == best_ok + 1:
-            return done(best_ok, True, f"VMAF {vmaf:.2f}: the next setting falls below {target:g}")
+            return done(best_ok, True, f"VMAF {vmaf:.2f}: the next setting falls below {target:g}", first_bad)
         if first_bad is not None and space.kind == "bitrate" and _ratio(space, best_ok, first_bad) <= VBR_SIZE_TOL:
-            return done(best_ok, True, f"VMAF {vmaf:.2f}: {VBR_SIZE_TOL - 1:.0%} less bitrate falls below {target:g}")
+            reason = f"VMAF {vmaf:.2f}: {VBR_SIZE_TOL - 1:.0%} less bitrate falls below {target:g}"
+            return done(best_ok, True, reason, first_bad)
         if best_ok == last:
             return done(best_ok, True, f"VMAF {vmaf:.2f} even at the smallest setting of the range")
     if first_bad == 0:
@@ -222,10 +228,19 @@ def _probes(
     """
     probes: dict[int, Measurement] = dict(known or {})
     tol = band(space, target, tol)
-    while (result := decide(space, probes, target, tol, max_probes)) is None:
-        index = next_index(space, probes, target, tol, prior)
+    confirmed: set[int] = set()  # estimates measured again, whole (once each, whatever came back)
+    while True:
+        result = decide(space, probes, target, tol, max_probes)
+        if result is None:
+            index = next_index(space, probes, target, tol, prior)
+        else:
+            rests_on = [i for i in (result.index, *result.basis) if i is not None]
+            estimated = [i for i in rests_on if probes[i].estimate and i not in confirmed]
+            if not estimated:
+                return result
+            index = estimated[0]  # the answer would rest on part of the file: measure that setting whole
+            confirmed.add(index)
         probes[index] = yield space.settings[index]
-    return result
 
 
 def search(

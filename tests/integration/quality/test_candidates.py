@@ -111,8 +111,9 @@ def test_pieces_whose_scoring_fails_inside_ffmpeg_are_encoded_again_and_scored_f
     clip: Path, tmp_path: Path, ffmpeg: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An ffmpeg whose libvmaf refuses the scoring graph (an option it does not know) fails each scored
-    piece encoder: the piece is encoded again without the scoring, the search goes on scoring joins, and
-    the job ends with a plain job's video."""
+    piece encoder, here in two lanes at once (4 pieces: the estimate's 1 and 3 run side by side): each
+    piece is encoded again without the scoring, the search goes on scoring joins, and the job ends with
+    a plain job's video."""
     wrapper = tmp_path / "bin" / "ffmpeg"
     wrapper.parent.mkdir()
     wrapper.write_text(
@@ -123,14 +124,16 @@ def test_pieces_whose_scoring_fails_inside_ffmpeg_are_encoded_again_and_scored_f
     wrapper.chmod(0o755)
     source = tmp_path / "bbb.mp4"
     shutil.copy(clip, source)
-    options = JobOptions(output_dir=str(tmp_path / "out"), **OPTIONS)
+    four = {**OPTIONS, "piece_seconds": 3.0, "piece_workers": 2}
+    options = JobOptions(output_dir=str(tmp_path / "out"), **four)
     with caplog.at_level("WARNING"):
         result = asyncio.run(run_job(source, options, JobControl(), ffmpeg=str(wrapper)))
     assert result.status == "completed", result.reason
     failed = [r.getMessage() for r in caplog.records if "without scoring it beside its encode" in r.getMessage()]
-    assert len(failed) == 1, failed  # once: no later piece tries it again
+    print(failed)
+    assert 1 <= len(failed) <= 2, failed  # once per lane that was scoring: no later piece tries it again
     assert result.vmaf is not None and 94.0 < result.vmaf < 97.0
-    assert_same_video_as_a_plain_job(result, clip, tmp_path, ffmpeg, OPTIONS)
+    assert_same_video_as_a_plain_job(result, clip, tmp_path, ffmpeg, four)
 
 
 def assert_same_video_as_a_plain_job(
