@@ -55,9 +55,11 @@ def piece_encodes(log: Path, skip: int = 0) -> list[str]:
     return out
 
 
-def test_the_winning_probe_is_the_output_and_identical_to_a_plain_encode(
+def searched_job(
     clip: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
-) -> None:
+) -> tuple[JobResult, list[str], list[str]]:
+    """A cold search job of `clip` in `tmp_path/library`: its result, its probes' progress lines, the
+    pieces ffmpeg encoded."""
     wrapper, log = logging_ffmpeg
     library = tmp_path / "library"
     library.mkdir()
@@ -70,6 +72,14 @@ def test_the_winning_probe_is_the_output_and_identical_to_a_plain_encode(
     probes = [p.detail for p in progress if p.step == "search" and p.detail and " VMAF " in p.detail]
     encodes = piece_encodes(log)
     print(f"setting {result.setting}, probes {probes}, encodes {encodes}")
+    return result, probes, encodes
+
+
+def test_the_winning_probe_is_the_output_and_identical_to_a_plain_encode(
+    clip: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+) -> None:
+    result, probes, encodes = searched_job(clip, tmp_path, logging_ffmpeg)
+    library = tmp_path / "library"
     assert encodes and all(e.startswith("probes/") for e in encodes), "nothing is encoded after the search"
     assert len(encodes) == len(set(encodes)), "no piece encoded twice"
     winner = f"probes/q{result.setting['quality']}/pieces/"
@@ -78,7 +88,7 @@ def test_the_winning_probe_is_the_output_and_identical_to_a_plain_encode(
     assert len(encodes) == 3 * (len(probes) - len(estimated)) + len(estimated)
     assert files_beside(library) == {"bbb.mp4"}  # probes folders and losers gone with the work folder
 
-    assert_same_video_as_a_plain_job(result, clip, tmp_path, wrapper, OPTIONS)
+    assert_same_video_as_a_plain_job(result, clip, tmp_path, logging_ffmpeg[0], OPTIONS)
 
 
 def test_a_file_in_two_pieces_estimates_a_missed_guess_from_its_second_piece(
@@ -86,25 +96,15 @@ def test_a_file_in_two_pieces_estimates_a_missed_guess_from_its_second_piece(
 ) -> None:
     """7 s in two pieces: a cold guess that misses encodes the second piece only, and the video is still
     a plain `--qp` job's at the chosen setting."""
-    wrapper, log = logging_ffmpeg
     clip = tmp_path / "bbb7.mp4"
     run_ffmpeg("-i", str(bbb_40s), "-t", "7", "-c", "copy", str(clip))
-    source = tmp_path / "library" / "bbb.mp4"
-    source.parent.mkdir()
-    shutil.copy(clip, source)
-    progress: list[Progress] = []
-    options = JobOptions(output_dir=str(tmp_path / "out"), **OPTIONS)
-    result = asyncio.run(run_job(source, options, JobControl(on_progress=progress.append), ffmpeg=wrapper))
-    assert result.status == "completed", result.reason
-    probes = [p.detail for p in progress if p.step == "search" and p.detail and " VMAF " in p.detail]
-    encodes = piece_encodes(log)
-    print(f"setting {result.setting}, probes {probes}, encodes {encodes}")
+    result, probes, encodes = searched_job(clip, tmp_path, logging_ffmpeg)
     estimated = [d.split(": ", 1)[1].split()[0] for d in probes if "estimated" in d]
     assert estimated, "the cold guess misses this clip's band"
     for label in estimated:
         assert [e for e in encodes if e.startswith(f"probes/{label}/")] == [f"probes/{label}/pieces/piece_00001"]
     assert len(encodes) == len(set(encodes)) == 2 * (len(probes) - len(estimated)) + len(estimated)
-    assert_same_video_as_a_plain_job(result, clip, tmp_path, wrapper, OPTIONS)
+    assert_same_video_as_a_plain_job(result, clip, tmp_path, logging_ffmpeg[0], OPTIONS)
 
 
 def test_pieces_whose_scoring_fails_inside_ffmpeg_are_encoded_again_and_scored_from_their_join(
