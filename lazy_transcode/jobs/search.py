@@ -405,7 +405,7 @@ class _SearchRun:
         partial = self.results.partial
         if partial is None or partial.setting != setting:
             partial = self.results.partial = PartialProbe(setting=setting)
-        n_done = len(self.results.probes)
+        n_done = len(self.results.probes) + sum(p.confirmed for p in self.results.probes)  # measures so far
         started = time.monotonic()
         for i, clip in enumerate(clips):
             if i < len(partial.clips):
@@ -435,7 +435,7 @@ class _SearchRun:
         self.probes_run += 1
         self._save()
         failpoint("probe-recorded")
-        how = " (estimated from part of the file)" if partial.estimate else ""
+        how = " (estimated from part of the file)" if partial.estimate else " (measured again, whole)" if whole else ""
         self._report(100.0 * (n_done + 1) / (n_done + 3), f"probe {n_done + 1}: {label} VMAF {mean:.2f}{how}")
         log.info("%s: probe %s VMAF %.2f (low %.2f), %d bytes", self.input_file.name, label, mean, low, size)
         return Measurement(mean, size, low, seconds, partial.estimate)

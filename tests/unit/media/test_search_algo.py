@@ -219,5 +219,30 @@ def test_an_answer_never_rests_on_an_estimate(bias: float, target: float) -> Non
     assert result.index is not None and result.measurement is not None
     assert not result.measurement.estimate and all(not result.probes[i].estimate for i in result.basis)
     assert result.measurement.vmaf >= target
+    assert all(seen.count(q) <= 2 for q in seen), seen  # an estimate measured again once, whole
     if abs(bias) <= 1.5:
         assert result.index == oracle(space, vmaf_of, target), (result.reason, seen)
+
+
+@pytest.mark.parametrize("bias", [-1.0, 1.0])
+def test_a_vbr_answer_is_measured_whole(bias: float) -> None:
+    """The same in a bitrate space, whose band is narrow: estimates (no more once one was measured again,
+    as in the job) never decide, and the answer reaches the target within the probe limit."""
+    space = SearchSpace.bitrate(200, 12000)
+
+    def true_vmaf(kbps: int) -> float:
+        return 100.0 - 5.0 * (1500 / kbps) ** 0.9
+
+    measured: dict[int, list[bool]] = {}
+
+    def measure(s: EncodeSettings) -> Measurement:
+        assert s.bitrate_kbps is not None
+        first = s.bitrate_kbps not in measured and all(len(m) == 1 for m in measured.values())
+        measured.setdefault(s.bitrate_kbps, []).append(first)
+        return Measurement(vmaf=true_vmaf(s.bitrate_kbps) + (bias if first else 0.0), size=1, estimate=first)
+
+    result = search(space, measure, target=95.0, tol=1.0, prior=bitrate_prior(200, 12000))
+    assert result.index is not None and result.measurement is not None
+    for i in (result.index, *result.basis):
+        assert not result.probes[i].estimate
+    assert result.measurement.vmaf >= 95.0 and "probe limit" not in result.reason, (result.reason, measured)
