@@ -8,8 +8,9 @@ the search replaces). The oracle encodes the whole clip at every CRF around the 
 the oracle's CRF is inside) as plain jobs: its answer is the smallest output whose full VMAF (every
 frame) reaches the target. The job and the plain job are run `--repeat` times, alternated, and the
 fastest of each is compared (wall and CPU apart). Also printed: the search's predicted VMAF (measured
-with `n_subsample`) against the output's exact full VMAF. Goals: cost <= 2.0x on files of 60 s or less, <= 1.3x on the
-5-minute clip; full VMAF in [target - 0.5, target + tol + 0.5]; size within 3 % of the oracle.
+with `n_subsample`) against the output's exact full VMAF. Goals: cost <= 2.0x on files of 60 s or less,
+<= 1.3x on the 5-minute clip; full VMAF in [target - 0.5, target + tol + 0.5]; size within 3 % of the
+oracle.
 
     .venv/bin/python bench/search_bench.py [--targets 90 95] [--clips bbb bikes carphone bbb100 bbb300] [--repeat 2]
 """

@@ -205,8 +205,8 @@ class Candidates:
 
     def _inline(self, record: PiecesRecord, n_subsample: int) -> InlineScore | None:
         """How each piece is scored by its encoder: every piece of the candidate alike (one subsampling),
-        so an estimate's pieces count again when the probe is finished. None: the frames go as NUT, or this
-        ffmpeg cannot (the pieces are then scored afterwards, from their join)."""
+        so an estimate's pieces count again when the probe is finished. None: the frames go as NUT, this
+        ffmpeg cannot, or a piece failed while scored (the pieces are then scored afterwards, from their join)."""
         video = self.job.info.video if self.job.info is not None else None
         if video is None or record.frame_step is None or self.unscored:
             return None

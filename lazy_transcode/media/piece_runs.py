@@ -163,13 +163,11 @@ async def encode_run(
                     waiters = {encoder} if decoder.done() else {encoder, decoder}
                     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 if decoder_failed():  # the encoders still waiting for frames would wait forever
-                    broke = not decoder.cancelled() and isinstance(decoder.exception(), FFmpegRunError)
-                    for k, task in encoders.items():  # an encoder that died first broke the decoder's pipe
-                        if not broke or not task.done() or task.cancelled():
-                            continue
-                        if isinstance(task.exception(), FFmpegRunError):
-                            part_path(run[k].index).unlink(missing_ok=True)
-                            raise RunFailed(f"piece {run[k].index} failed: {task.exception()}", run[k].index)
+                    if not decoder.cancelled() and isinstance(decoder.exception(), FFmpegRunError):
+                        for k, task in encoders.items():  # an encoder that died first broke the decoder's pipe
+                            if task.done() and not task.cancelled() and isinstance(task.exception(), FFmpegRunError):
+                                part_path(run[k].index).unlink(missing_ok=True)
+                                raise RunFailed(f"piece {run[k].index} failed: {task.exception()}", run[k].index)
                     error = decoder.exception()
                     if isinstance(error, FFmpegRunError):
                         raise RunFailed(f"decoding the source for {which} failed: {error}")
