@@ -12,7 +12,7 @@ with `n_subsample`) against the output's exact full VMAF. Goals: cost <= 2.0x on
 <= 1.3x on the 5-minute clip; full VMAF in [target - 0.5, target + tol + 0.5]; size within 3 % of the
 oracle.
 
-    .venv/bin/python bench/search_bench.py [--targets 90 95] [--clips bbb bikes carphone bbb100 bbb300] [--repeat 2]
+    .venv/bin/python bench/search_bench.py [--targets 90 95] [--clips bbb bikes carphone bbb100 bbb300] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=float, nargs="+", default=[90.0, 95.0])
     parser.add_argument("--clips", nargs="+", default=["bbb", "bikes", "carphone", "bbb100", "bbb300"])
-    parser.add_argument("--repeat", type=int, default=2, help="runs of the job and of the plain job, alternated")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the job and of the plain job, alternated")
     args = parser.parse_args()
     ffmpeg = ffmpeg_exe()
     from lazy_transcode.media.probe import probe

@@ -53,23 +53,34 @@ def destination(source: Path, options: JobOptions, label: str) -> Path:
 
 
 MAX_AUTO_LANES = 16
-ENCODER_BYTES_PER_PIXEL = 120  # about what one software encoder of a piece holds per pixel of its frames
+# What one lane's ffmpeg holds per pixel of its frames (peak RSS, bench/memory_bench.py: libx265 at 4K
+# held 135-155 B/px plain and 72-92 B/px more while scoring its own output, at ultrafast and medium).
+ENCODER_BYTES_PER_PIXEL = 170  # a software encoder of a piece
+SCORING_BYTES_PER_PIXEL = 100  # scoring beside it: libvmaf's buffers, the loopback decoder, waiting frames
 
 
-def auto_piece_workers(encoder: str, info: MediaInfo, cores: int) -> int:
-    """`piece_workers = auto`: as many encoders as `cores` keep busy, within half the available memory."""
+def auto_piece_workers(encoder: str, info: MediaInfo, cores: int, *, scored: bool = False) -> int:
+    """`piece_workers = auto`: as many encoders as `cores` keep busy, within half the available memory
+    (`scored`: each lane also scores its pieces, which holds more)."""
     profile = get_profile(encoder)
     video = info.video
     if profile.hardware or video is None:
         return 1
     lanes = max(1, cores // profile.threads_one_encoder_fills(video.width, video.height))
+    per_pixel = ENCODER_BYTES_PER_PIXEL + (SCORING_BYTES_PER_PIXEL if scored else 0)
+    available = available_memory()
+    if available is not None:
+        lanes = min(lanes, max(1, available // 2 // (per_pixel * video.width * video.height)))
+    return min(lanes, MAX_AUTO_LANES)
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel could give without swapping (`MemAvailable`), or None where it does not say."""
     try:
         with open("/proc/meminfo") as meminfo:
-            available = next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
-        lanes = min(lanes, max(1, available // 2 // (ENCODER_BYTES_PER_PIXEL * video.width * video.height)))
-    except (OSError, StopIteration, ValueError):
-        pass
-    return min(lanes, MAX_AUTO_LANES)
+            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
 
 
 def available_cores() -> int:
@@ -324,7 +335,7 @@ class PieceEncoder:
             remote = self.job.remote
             # A hardware encoder's pieces stay here: a worker's GPU would be another encoder.
             farm = RemoteLanes(self, remote) if remote is not None and not self.profile.hardware else None
-            local = self._lane_count(len(missing))
+            local = self._lane_count(len(missing), scored=self.score is not None)
             if farm is not None and remote is not None and remote.slots() and remote.local_pieces is not None:
                 local = min(remote.local_pieces, len(missing))
             lanes = Lanes(missing, max(1, local), Fraction(self.rec.time_base))
@@ -336,11 +347,12 @@ class PieceEncoder:
             await _all_or_none(coros)
         self.control.report(Progress(step=self.progress_step, percent=100.0))
 
-    def _lane_count(self, pieces: int) -> int:
-        """How many pieces are encoded at once: the option, else ltd's `piece_workers`, else auto."""
+    def _lane_count(self, pieces: int, *, scored: bool = False) -> int:
+        """How many pieces are encoded at once: the option, else ltd's `piece_workers`, else auto
+        (`scored`: for lanes that also score their pieces)."""
         asked = self.options.piece_workers or self.job.piece_workers
         if asked is None:
-            asked = auto_piece_workers(self.profile.name, self.info, self.job.cores)
+            asked = auto_piece_workers(self.profile.name, self.info, self.job.cores, scored=scored)
         return max(1, min(asked, pieces))
 
     async def _lane(self, lanes: Lanes, lane: int) -> None:
