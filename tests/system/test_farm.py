@@ -104,14 +104,20 @@ def done(ltd: Ltd, job_id: int, timeout: float = 180) -> dict[str, Any]:
     return ltd.wait_job(job_id, lambda j: j["state"] in ("completed", "failed"), timeout=timeout)
 
 
-def test_two_workers_share_a_film_and_the_output_is_the_local_encode(
-    farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
-) -> None:
+def two_worker_ltd(farm: Farm, ltd_factory: Callable[..., Ltd]) -> Ltd:
+    """The farm's scheduler, workers w1 and w2, and a started ltd that counts both as members."""
     farm.start_scheduler()
     farm.start_worker("w1")
     farm.start_worker("w2")
     ltd = ltd_factory(farm_config(farm)).start()
     wait_members(ltd, 2)
+    return ltd
+
+
+def test_two_workers_share_a_film_and_the_output_is_the_local_encode(
+    farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
+) -> None:
+    ltd = two_worker_ltd(farm, ltd_factory)
     job = done(ltd, add(ltd, film))
     assert job["state"] == "completed", job
     state = ltd.request("farm")
@@ -130,11 +136,7 @@ def remote_done(ltd: Ltd) -> int:
 def test_a_worker_killed_mid_piece_loses_nothing(
     farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
 ) -> None:
-    farm.start_scheduler()
-    farm.start_worker("w1")
-    farm.start_worker("w2")
-    ltd = ltd_factory(farm_config(farm)).start()
-    wait_members(ltd, 2)
+    ltd = two_worker_ltd(farm, ltd_factory)
     job_id = add(ltd, film)
 
     def w1_encoding() -> bool:
@@ -159,11 +161,7 @@ def _alive(pids: list[int]) -> list[int]:
 def test_ltd_killed_mid_job_reuses_the_pieces_workers_finished(
     farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
 ) -> None:
-    farm.start_scheduler()
-    farm.start_worker("w1")
-    farm.start_worker("w2")
-    ltd = ltd_factory(farm_config(farm)).start()
-    wait_members(ltd, 2)
+    ltd = two_worker_ltd(farm, ltd_factory)
     job_id = add(ltd, film)
     wait_until(lambda: remote_done(ltd) >= 2, 60, "two remote pieces")
     ltd.kill_group()
@@ -181,11 +179,7 @@ def test_ltd_killed_mid_job_reuses_the_pieces_workers_finished(
 def test_scheduler_gone_mid_job_encodes_here_then_the_farm_again(
     farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
 ) -> None:
-    farm.start_scheduler()
-    farm.start_worker("w1")
-    farm.start_worker("w2")
-    ltd = ltd_factory(farm_config(farm)).start()
-    wait_members(ltd, 2)
+    ltd = two_worker_ltd(farm, ltd_factory)
     job_id = add(ltd, film)
     wait_until(lambda: remote_done(ltd) >= 1, 60, "a remote piece")
     farm.stop_scheduler()
@@ -218,11 +212,7 @@ def _comm(pid: int) -> bytes:
 def test_scheduler_gone_for_good_mid_job_ltd_encodes_the_rest_here(
     farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
 ) -> None:
-    farm.start_scheduler()
-    farm.start_worker("w1")
-    farm.start_worker("w2")
-    ltd = ltd_factory(farm_config(farm)).start()
-    wait_members(ltd, 2)
+    ltd = two_worker_ltd(farm, ltd_factory)
     job_id = add(ltd, film)
     wait_until(lambda: remote_done(ltd) >= 1, 60, "a remote piece")
     assert farm.scheduler is not None
@@ -313,11 +303,7 @@ def test_with_tls_a_worker_without_the_farms_certificate_cannot_join(
 
 
 def test_cancel_ends_the_pieces_running_on_workers(farm: Farm, ltd_factory: Callable[..., Ltd], film: Path) -> None:
-    farm.start_scheduler()
-    farm.start_worker("w1")
-    farm.start_worker("w2")
-    ltd = ltd_factory(farm_config(farm)).start()
-    wait_members(ltd, 2)
+    ltd = two_worker_ltd(farm, ltd_factory)
     job_id = add(ltd, film)
 
     def on_workers() -> list[int]:
