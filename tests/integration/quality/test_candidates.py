@@ -263,18 +263,22 @@ def test_each_probe_piece_is_scored_by_its_own_encoder(
     assert abs(pooled - exact.mean) <= 0.3
 
 
+@pytest.mark.parametrize("samples", [None, 3])
 def test_a_longer_file_is_measured_on_sample_pieces_that_stay_in_the_output(
-    bbb_100s: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+    samples: int | None, bbb_100s: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
 ) -> None:
     """Past 60 s the search samples the file: its probes encode the pieces at the sample times (no clip is
-    cut), the winner's become the output's, and the encode step encodes only the others."""
+    cut), the winner's become the output's, and the encode step encodes only the others. Of three sample
+    pieces or more, a cold guess that misses the band clearly is estimated from the second alone."""
     wrapper, log = logging_ffmpeg
     library = tmp_path / "library"
     library.mkdir()
     source = library / "bbb.mp4"
     shutil.copy(bbb_100s, source)
-    options = JobOptions(output_dir=str(tmp_path / "out"), **{**OPTIONS, "piece_seconds": 10.0})
-    result = asyncio.run(run_job(source, options, JobControl(), ffmpeg=wrapper))
+    chosen = {**OPTIONS, "piece_seconds": 10.0, "samples": samples}
+    progress: list[Progress] = []
+    options = JobOptions(output_dir=str(tmp_path / "out"), **chosen)
+    result = asyncio.run(run_job(source, options, JobControl(on_progress=progress.append), ffmpeg=wrapper))
     assert result.status == "completed", result.reason
     assert not [line for line in log.read_text().splitlines() if "ffv1" in line], "no sample clip is cut"
     encodes = piece_encodes(log)
@@ -284,10 +288,19 @@ def test_a_longer_file_is_measured_on_sample_pieces_that_stay_in_the_output(
         if e.startswith("probes/"):
             probes.setdefault(e.split("/")[1], set()).add(e.rsplit("/", 1)[-1])
     sampled = probes[f"q{result.setting['quality']}"]
-    assert sampled and all(names == sampled for names in probes.values()), probes  # every probe: the same pieces
+    assert len(sampled) == (samples or 2), sampled
+    finished, only_estimated = probed(
+        [p.detail for p in progress if p.step == "search" and p.detail and " VMAF " in p.detail]
+    )
+    assert finished and all(probes[label] == sampled for label in finished), probes  # the same pieces
+    second = sorted(sampled)[1]
+    assert all(probes[label] == {second} for label in only_estimated), probes
+    assert set(probes) == finished | only_estimated
+    if samples == 3:
+        assert only_estimated, "the cold guess misses this clip's band: it is estimated"
     rest = {e.removeprefix("pieces/") for e in encodes if e.startswith("pieces/")}
     assert rest and not rest & sampled, "the winner's sample pieces are not encoded again"
     numbers = sorted(int(name.removeprefix("piece_")) for name in rest | sampled)
     assert numbers == list(range(len(numbers))) and len(sampled) <= len(numbers) // 3
     print(f"setting {result.setting}, probes {sorted(probes)}, sampled {sorted(sampled)} of {len(numbers)}")
-    assert_same_video_as_a_plain_job(result, bbb_100s, tmp_path, wrapper, {**OPTIONS, "piece_seconds": 10.0})
+    assert_same_video_as_a_plain_job(result, bbb_100s, tmp_path, wrapper, chosen)
