@@ -79,13 +79,16 @@ def subsample_for(frames: int) -> int:
     return max(1, round(frames / FRAMES_SCORED))
 
 
-def estimate_pieces(plans: list[PiecePlan]) -> frozenset[int] | None:
-    """The positions in `plans` of the pieces an estimate encodes: every other one from the second, or
-    the second of two if it holds enough of their frames (None: one piece, nothing to save)."""
+def estimate_pieces(plans: list[PiecePlan], *, samples: bool = False) -> frozenset[int] | None:
+    """The pieces of `plans` (the whole file's, or a longer file's sample pieces: `samples`) an estimate
+    encodes: every other one from the second, or the second of two if it holds enough of their frames.
+    None: one piece, nothing to save; or two samples, too few to leave one out."""
+    if samples and len(plans) < 3:
+        return None
     if len(plans) >= 3:
-        return frozenset(range(1, len(plans), 2))
+        return frozenset(plans[n].index for n in range(1, len(plans), 2))
     if len(plans) == 2 and plans[1].frame_count >= ESTIMATE_MIN_SHARE * (plans[0].frame_count + plans[1].frame_count):
-        return frozenset({1})
+        return frozenset({plans[1].index})
     return None
 
 
@@ -223,7 +226,7 @@ class Candidates:
         plans = encoder.rec.plans()
         sampled = self.sampled(encoder.rec)
         measured = plans if sampled is None else [p for p in plans if p.index in sampled]
-        some = self._estimate_pieces(measured, sampled is not None) if self.estimate and not whole else None
+        some = estimate_pieces(measured, samples=sampled is not None) if self.estimate and not whole else None
         if some is not None and not all(p.index in encoder.rec.pieces for p in measured):
             encoder = await self.encode(settings, only=some)
             chosen = [p for p in plans if p.index in some]
@@ -234,21 +237,9 @@ class Candidates:
                 log.info("%s: probe %s estimated from %d of %d pieces", self.job.source.name, settings.label(),
                          len(chosen), len(measured))  # fmt: skip
                 return Measured(score, _scaled_size(encoder.rec, chosen), True)
-        if sampled is not None:  # a longer file: its sample pieces are the measure (the winner's are kept)
-            encoder = await self.encode(settings, only=sampled)
-            return Measured(await self._score(encoder, measured), _scaled_size(encoder.rec, measured), False)
-        encoder = await self.encode(settings)
-        score = await self._score(encoder, plans)
-        return Measured(score, sum(r.bytes for r in encoder.rec.pieces.values()), False)
-
-    @staticmethod
-    def _estimate_pieces(measured: list[PiecePlan], samples: bool) -> frozenset[int] | None:
-        """The pieces of `measured` (the whole file's, or a longer file's sample pieces) an estimate
-        encodes. Of sample pieces, from three on: two samples are too few to leave one out."""
-        if samples and len(measured) < 3:
-            return None
-        positions = estimate_pieces(measured)
-        return None if positions is None else frozenset(measured[n].index for n in positions)
+        # Every piece, or a longer file's sample pieces (the winner's are kept): the size of all is their sum.
+        encoder = await self.encode(settings, only=sampled)
+        return Measured(await self._score(encoder, measured), _scaled_size(encoder.rec, measured), False)
 
     async def _score(self, encoder: PieceEncoder, plans: list[PiecePlan]) -> VmafScore:
         """VMAF of these pieces against the same frames of the source: pooled from the scores their

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lazy_transcode.jobs.candidates import ESTIMATE_MARGIN, Candidates, estimate_margin, estimate_pieces
+from lazy_transcode.jobs.candidates import ESTIMATE_MARGIN, estimate_margin, estimate_pieces
 from lazy_transcode.media.pieces import PiecePlan
 
 
@@ -38,7 +38,7 @@ def test_a_smaller_sample_must_lie_further_outside_the_band() -> None:
 def test_of_a_longer_files_sample_pieces_from_three_on_by_their_own_indexes() -> None:
     pieces = plans(*[100] * 30)
     sample = [pieces[n] for n in (6, 14, 22)]
-    assert Candidates._estimate_pieces(sample, True) == {14}
-    assert Candidates._estimate_pieces([pieces[n] for n in (3, 9, 15, 21, 27)], True) == {9, 21}
-    assert Candidates._estimate_pieces([pieces[6], pieces[22]], True) is None  # two samples: none left out
-    assert Candidates._estimate_pieces(pieces[:2], False) == {1}  # a whole file in two pieces
+    assert estimate_pieces(sample, samples=True) == {14}
+    assert estimate_pieces([pieces[n] for n in (3, 9, 15, 21, 27)], samples=True) == {9, 21}
+    assert estimate_pieces([pieces[6], pieces[22]], samples=True) is None  # two samples: none left out
+    assert estimate_pieces(pieces[:2]) == {1}  # a whole file in two pieces
