@@ -21,12 +21,17 @@ a longer file's sample pieces, from three on) and scores those alone: a setting 
 clearly outside the accepted band is recorded as an estimate and encodes no more, so a missed guess
 costs a part of a probe. "Clearly" widens as the estimate's share of the measured frames shrinks. An
 estimate only steers the search: a setting the answer would rest on is finished and scored whole first.
+(The search also asks for a setting next to one it measured to be measured whole: `whole`.)
+
+With `--verify full` a probe being finished has its pieces decoded as it goes (the likely winner), so
+that `adopt` decodes only what was not decoded in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import logging
 import math
 import os
@@ -130,6 +135,9 @@ class Candidates:
         self.finish = finish
         self.sample = sample  # a longer file: the times (s from its first frame) whose pieces are measured
         self.unscored = False  # a piece failed while scored beside its encode: pieces are scored from joins
+        # Per probe, the pieces this process decoded without error, and the SHA-256 each had (a piece
+        # encoded again is not the one decoded).
+        self.checked: dict[str, dict[int, str]] = {}
 
     def sampled(self, record: PiecesRecord) -> frozenset[int] | None:
         """The pieces a probe of a longer file encodes and measures: the one holding each sample time (the
@@ -148,13 +156,14 @@ class Candidates:
     def folder(self, label: str) -> Path:
         return self.root / label
 
-    def _encoder(self, settings: EncodeSettings, record: PiecesRecord | None) -> PieceEncoder:
+    def _encoder(self, settings: EncodeSettings, record: PiecesRecord | None, *, check: bool = False) -> PieceEncoder:
         ensure_subfolder(self.job.work_dir, "work folder")
         ensure_subfolder(self.root, "probes folder")
         folder = ensure_subfolder(self.folder(settings.label()), "probe folder")
         own = {f.name: getattr(self.job, f.name) for f in fields(Job)}
-        # A losing probe's pieces are never output: only the winner's are decoded whole (`adopt`).
-        own["options"] = replace(self.job.options, verify="quick")
+        # A losing probe's pieces are never output: they are decoded only when the probe is being finished
+        # (`check`: its estimate, or none, placed it near the band) and the job verifies in full.
+        own["options"] = replace(self.job.options, verify=self.job.options.verify if check else "quick")
         if self.sample is not None:  # a farm's piece has no score: a longer file's few are scored here
             own["remote"] = None
         candidate = Checkpoint(source=self.job.cp.source, settings=Setting.of(settings), encode=record)
@@ -162,16 +171,19 @@ class Candidates:
         encoder.step, encoder.progress_step = "quality_search", "search"
         return encoder
 
-    async def encode(self, settings: EncodeSettings, only: frozenset[int] | None = None) -> PieceEncoder:
-        """Encode (or finish) the candidate at `settings`: every piece (of `only`) recorded when this returns."""
+    async def encode(
+        self, settings: EncodeSettings, only: frozenset[int] | None = None, *, check: bool = False
+    ) -> PieceEncoder:
+        """Encode (or finish) the candidate at `settings`: every piece (of `only`) recorded when this returns;
+        with `check`, each new piece decoded beside the next one's encode, as the job's own pieces are."""
         label = settings.label()
         record = self.search.candidates.get(label)
-        encoder = self._encoder(settings, record)
+        encoder = self._encoder(settings, record, check=check)
         if record is not None and record.key != encoder.key():
             log.info("%s: probe %s was made with other encoder arguments; encoding it again", self.job.source, label)
             self.drop(label)
             record = None
-            encoder = self._encoder(settings, None)
+            encoder = self._encoder(settings, None, check=check)
         if record is None:
             template = next(iter(self.search.candidates.values()), None)
             if template is None:
@@ -193,7 +205,10 @@ class Candidates:
             record, self._subsample([p for p in record.plans() if sampled is None or p.index in sampled])
         )
         wanted = encoder.score is not None
-        await encoder.encode()
+        try:
+            await encoder.encode()
+        finally:
+            self._checked(label).update(encoder.decoded)
         if wanted and encoder.score is None:  # its encoder could not score beside the encode: none will
             self.unscored = True
         return encoder
@@ -238,8 +253,31 @@ class Candidates:
                          len(chosen), len(measured))  # fmt: skip
                 return Measured(score, _scaled_size(encoder.rec, chosen), True)
         # Every piece, or a longer file's sample pieces (the winner's are kept): the size of all is their sum.
-        encoder = await self.encode(settings, only=sampled)
+        # A probe finished is likely the winner: with `--verify full` its pieces are decoded now, on the CPU
+        # its encoders leave, not after the search (`adopt`) with nothing beside. Those of its estimate too.
+        check = self.job.options.verify == "full"
+        label = settings.label()
+        rec = encoder.rec
+        earlier = [p.index for p in measured if p.index in rec.pieces and not self._was_checked(label, rec, p.index)]
+        beside = asyncio.create_task(self._decode_checks(label, rec, earlier)) if check and earlier else None
+        try:
+            encoder = await self.encode(settings, only=sampled, check=check)
+            if beside is not None:
+                await beside
+        finally:
+            if beside is not None and not beside.done():
+                beside.cancel()
+                with contextlib.suppress(BaseException):
+                    await beside
         return Measured(await self._score(encoder, measured), _scaled_size(encoder.rec, measured), False)
+
+    def _checked(self, label: str) -> dict[int, str]:
+        return self.checked.setdefault(label, {})
+
+    def _was_checked(self, label: str, record: PiecesRecord, index: int) -> bool:
+        """Piece `index` of the probe, as recorded now, decoded without error in this process."""
+        piece = record.pieces.get(index)
+        return piece is not None and self._checked(label).get(index) == piece.sha256
 
     async def _score(self, encoder: PieceEncoder, plans: list[PiecePlan]) -> VmafScore:
         """VMAF of these pieces against the same frames of the source: pooled from the scores their
@@ -283,21 +321,49 @@ class Candidates:
 
     def drop(self, label: str) -> None:
         self.search.candidates.pop(label, None)
+        self.checked.pop(label, None)
         shutil.rmtree(self.folder(label), ignore_errors=True)
 
-    async def _decode_check(self, record: PiecesRecord, pieces: Path) -> None:
+    async def _decode_checks(self, label: str, record: PiecesRecord, indices: list[int], lanes: int = 1) -> list[int]:
+        """Decode these pieces of probe `label`, `lanes` at a time, each on one thread in the idle CPU class;
+        those that decode join `checked`. Returns those that do not (a missing file is one)."""
+        failed: list[int] = []
+        room = asyncio.Semaphore(max(1, lanes))
+
+        async def check(index: int) -> None:
+            path = self.folder(label) / "pieces" / f"piece_{index:05d}.mp4"
+            piece = record.pieces.get(index)
+            if piece is None:
+                return
+            async with room:
+                try:
+                    await run_ffmpeg(
+                        decode_check_args(path), ffmpeg=self.job.ffmpeg, control=self.job.control,
+                        priority=Priority.IDLE,
+                    )  # fmt: skip
+                except FFmpegRunError as exc:
+                    log.warning("%s: piece %d of probe %s does not decode (%s)", self.job.source, index, label, exc)
+                    failed.append(index)
+                else:
+                    self._checked(label)[index] = piece.sha256
+
+        tasks = [asyncio.ensure_future(check(index)) for index in indices]
+        try:
+            await asyncio.gather(*tasks)  # the first error (a stop) ends them all, as itself
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return sorted(failed)
+
+    async def _decode_check(self, label: str, record: PiecesRecord) -> None:
         """`--verify full`: every piece of the winner decodes without error (a failing one is dropped from
-        the record, and the encode step encodes it again)."""
-        for index in sorted(record.pieces):
-            path = pieces / f"piece_{index:05d}.mp4"
-            try:
-                await run_ffmpeg(
-                    decode_check_args(path), ffmpeg=self.job.ffmpeg, control=self.job.control, priority=Priority.IDLE
-                )
-            except FFmpegRunError as exc:
-                log.warning("%s: piece %d of the chosen probe does not decode (%s)", self.job.source, index, exc)
-                record.pieces.pop(index)
-                path.unlink(missing_ok=True)
+        the record, and the encode step encodes it again). Those decoded while the probe was finished are
+        not decoded again; the rest are decoded on every core (nothing else runs now)."""
+        todo = [n for n in sorted(record.pieces) if not self._was_checked(label, record, n)]
+        for index in await self._decode_checks(label, record, todo, lanes=self.job.cores):
+            record.pieces.pop(index, None)
+            (self.folder(label) / "pieces" / f"piece_{index:05d}.mp4").unlink(missing_ok=True)
 
     async def adopt(self, winner: EncodeSettings | None) -> bool:
         """Make the winner's pieces the job's own (None: keep none); every other candidate is removed.
@@ -308,7 +374,7 @@ class Candidates:
         if record is not None and winner is not None:
             moved = self.folder(winner.label()) / "pieces"
             if moved.is_dir() and self.job.options.verify == "full":
-                await self._decode_check(record, moved)
+                await self._decode_check(winner.label(), record)
             if moved.is_dir():
                 shutil.rmtree(self.job.work_dir / "pieces", ignore_errors=True)
                 os.replace(moved, self.job.work_dir / "pieces")

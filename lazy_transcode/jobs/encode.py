@@ -156,6 +156,7 @@ class PieceEncoder:
         self._local_ids: set[int] = set()  # the lanes encoding here (the others hand pieces to the farm)
         self._lanes_changed = asyncio.Event()  # a lane ended a run: waiting lanes look for work again
         self._scores: dict[int, VmafScore] = {}  # VMAF of pieces encoded here, until they are recorded
+        self.decoded: dict[int, str] = {}  # pieces this process decoded without error: their SHA-256
 
     def _build_args(self, version: int) -> EncoderArgs:
         video = self.info.video
@@ -459,6 +460,7 @@ class PieceEncoder:
         """
         part = self._part_path(plan.index)
         reason: str | None = None
+        decoded = False
         try:
             scan = await asyncio.to_thread(scan_video_frames, part)
         except ProbeError as exc:
@@ -477,6 +479,8 @@ class PieceEncoder:
                 await run_ffmpeg(check, ffmpeg=self.ffmpeg, control=self.control, priority=Priority.IDLE)
             except FFmpegRunError as exc:
                 reason = f"does not decode ({exc})"
+            else:
+                decoded = True
         if reason is not None:
             if leftover:  # the normal case after a kill: the piece was being written
                 log.info("%s: piece %d was left unfinished; encoding it again", self.source.name, plan.index)
@@ -485,6 +489,8 @@ class PieceEncoder:
             part.unlink(missing_ok=True)
             return reason
         record = await asyncio.to_thread(self._seal_piece, part, self._piece_path(plan.index), plan.frame_count)
+        if decoded:
+            self.decoded[plan.index] = record.sha256
         score = self._scores.pop(plan.index, None)
         if score is not None and self.score is not None and not leftover:
             record.score = PieceScore(

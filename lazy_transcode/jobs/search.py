@@ -413,7 +413,7 @@ class _SearchRun:
             await self.control.wait_if_paused()
             self._report(100.0 * n_done / (n_done + 2), f"probe {n_done + 1}: {label}, clip {i + 1}/{len(clips)}")
             if self.candidates is not None:
-                measured = await self.candidates.measure(settings, whole=whole)
+                measured = await self.candidates.measure(settings, whole=whole or self._beside_a_probe(settings))
                 score, size = measured.score, measured.size
                 partial.estimate = measured.estimate
             else:
@@ -439,6 +439,16 @@ class _SearchRun:
         self._report(100.0 * (n_done + 1) / (n_done + 3), f"probe {n_done + 1}: {label} VMAF {mean:.2f}{how}")
         log.info("%s: probe %s VMAF %.2f (low %.2f), %d bytes", self.input_file.name, label, mean, low, size)
         return Measurement(mean, size, low, seconds, partial.estimate)
+
+    def _beside_a_probe(self, settings: EncodeSettings) -> bool:
+        """A setting one step from one already measured on this file (an estimate too): the search aimed at
+        the band from a point of the file's own curve, so an estimate would rarely lie outside it, and only
+        split the probe's encode in two passes (lanes idle between them)."""
+        here = self.space.index_of(settings)
+        if here is None:
+            return False
+        measured = (self.space.index_of(p.setting.settings()) for p in self.results.probes)
+        return any(i is not None and abs(i - here) <= 1 for i in measured)
 
     async def _probe_clip(
         self, settings: EncodeSettings, clip: ExtractedClip, file: Path, i: int

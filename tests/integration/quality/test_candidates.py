@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +57,17 @@ def piece_encodes(log: Path, skip: int = 0) -> list[str]:
     return out
 
 
+def piece_decodes(log: Path) -> list[str]:
+    """The pieces decoded by a `--verify full` check, named as in `piece_encodes` (a piece decoded beside
+    the next one's encode is read as `.part.mp4`, one decoded after the search by its final name)."""
+    out = []
+    for line in log.read_text().splitlines():
+        if "-err_detect explode" in line:
+            word = line.split(" -i ", 1)[1].split()[0]
+            out.append("/".join(Path(word).parts[-4:]).split(".work/", 1)[-1].split(".")[0])
+    return out
+
+
 def probed(probes: list[str]) -> tuple[set[str], set[str]]:
     """The settings measured whole (an estimate finished later counts once) and those only estimated."""
     label = {d: d.split(": ", 1)[1].split()[0] for d in probes}
@@ -82,9 +95,24 @@ def searched_job(
     return result, probes, encodes
 
 
+def encode_passes(records: list[logging.LogRecord]) -> list[tuple[str, list[int]]]:
+    """Each probe's label and the pieces each of its encode passes had to encode, from the job's log."""
+    out: list[tuple[str, list[int]]] = []
+    passes: list[int] = []
+    for record in records:
+        message = record.getMessage()
+        if (counted := re.search(r": (\d+) pieces to encode", message)) is not None:
+            passes.append(int(counted[1]))
+        elif (probe := re.search(r": probe (q\d+) VMAF", message)) is not None:
+            out.append((probe[1], passes))
+            passes = []
+    return out
+
+
 def test_the_winning_probe_is_the_output_and_identical_to_a_plain_encode(
-    clip: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+    clip: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="lazy_transcode")
     result, probes, encodes = searched_job(clip, tmp_path, logging_ffmpeg)
     library = tmp_path / "library"
     assert encodes and all(e.startswith("probes/") for e in encodes), "nothing is encoded after the search"
@@ -94,6 +122,17 @@ def test_the_winning_probe_is_the_output_and_identical_to_a_plain_encode(
     finished, only_estimated = probed(probes)  # a probe estimated from piece 1 and not finished encodes no other
     assert len(encodes) == 3 * len(finished) + len(only_estimated)
     assert files_beside(library) == {"bbb.mp4"}  # probes folders and losers gone with the work folder
+    # `--verify full`: each of the winner's pieces is decoded once (beside an encode when the probe was
+    # finished), an only-estimated probe's never.
+    decodes = piece_decodes(logging_ffmpeg[1])
+    assert sorted(d for d in decodes if d.startswith(winner)) == [f"{winner}piece_{n:05d}" for n in range(3)]
+    assert not [d for d in decodes if d.split("/")[1] in only_estimated]
+    assert len(decodes) == len(set(decodes))
+    # A setting one step from one measured before is measured whole at once, in one pass of 3 pieces.
+    passes = encode_passes(caplog.records)
+    beside = [(label, n) for k, (label, n) in enumerate(passes) if any(
+        abs(int(label[1:]) - int(earlier[1:])) <= 1 for earlier, _ in passes[:k])]  # fmt: skip
+    assert beside and all(n == [3] for _, n in beside), passes
 
     assert_same_video_as_a_plain_job(result, clip, tmp_path, logging_ffmpeg[0], OPTIONS)
 
