@@ -31,14 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import logging
 import math
 import os
 import shutil
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from lazy_transcode.jobs.encode import PieceEncoder
 from lazy_transcode.jobs.pipeline import Job
@@ -259,17 +260,40 @@ class Candidates:
         label = settings.label()
         rec = encoder.rec
         earlier = [p.index for p in measured if p.index in rec.pieces and not self._was_checked(label, rec, p.index)]
-        beside = asyncio.create_task(self._decode_checks(label, rec, earlier)) if check and earlier else None
-        try:
+        if check and earlier:
+            # Nothing left to encode: the decode has every core; else one lane, beside the encoders.
+            lanes = self.job.cores if all(p.index in rec.pieces for p in measured) else 1
+            decode = self._decode_checks(label, rec, earlier, lanes)
+            encoder, failed = await self._encode_beside(settings, sampled, decode)
+            if failed:  # encoded again (and decoded as they are written) before they are scored
+                self._forget(label, rec, failed)
+                encoder = await self.encode(settings, only=sampled, check=check)
+        else:
             encoder = await self.encode(settings, only=sampled, check=check)
-            if beside is not None:
-                await beside
-        finally:
-            if beside is not None and not beside.done():
-                beside.cancel()
-                with contextlib.suppress(BaseException):
-                    await beside
         return Measured(await self._score(encoder, measured), _scaled_size(encoder.rec, measured), False)
+
+    async def _encode_beside(
+        self, settings: EncodeSettings, only: frozenset[int] | None, decode: Coroutine[Any, Any, list[int]]
+    ) -> tuple[PieceEncoder, list[int]]:
+        """Finish the probe (its new pieces decoded as written) while `decode` checks those recorded
+        before; the first error of either ends both, as itself. Returns the encoder and the pieces that
+        did not decode."""
+        tasks = [asyncio.ensure_future(self.encode(settings, only=only, check=True)), asyncio.ensure_future(decode)]
+        try:
+            encoder, failed = await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)  # every result retrieved, none left pending
+        return encoder, failed
+
+    def _forget(self, label: str, record: PiecesRecord, indices: list[int]) -> None:
+        """Drop these pieces of probe `label` from its record and its folder (they are encoded again)."""
+        for index in indices:
+            record.pieces.pop(index, None)
+            self._checked(label).pop(index, None)
+            (self.folder(label) / "pieces" / f"piece_{index:05d}.mp4").unlink(missing_ok=True)
+        self.job.manager.save_state()
 
     def _checked(self, label: str) -> dict[int, str]:
         return self.checked.setdefault(label, {})
@@ -332,10 +356,10 @@ class Candidates:
 
         async def check(index: int) -> None:
             path = self.folder(label) / "pieces" / f"piece_{index:05d}.mp4"
-            piece = record.pieces.get(index)
-            if piece is None:
-                return
             async with room:
+                piece = record.pieces.get(index)  # as recorded when its decode starts
+                if piece is None:
+                    return
                 try:
                     await run_ffmpeg(
                         decode_check_args(path), ffmpeg=self.job.ffmpeg, control=self.job.control,
@@ -361,9 +385,7 @@ class Candidates:
         the record, and the encode step encodes it again). Those decoded while the probe was finished are
         not decoded again; the rest are decoded on every core (nothing else runs now)."""
         todo = [n for n in sorted(record.pieces) if not self._was_checked(label, record, n)]
-        for index in await self._decode_checks(label, record, todo, lanes=self.job.cores):
-            record.pieces.pop(index, None)
-            (self.folder(label) / "pieces" / f"piece_{index:05d}.mp4").unlink(missing_ok=True)
+        self._forget(label, record, await self._decode_checks(label, record, todo, lanes=self.job.cores))
 
     async def adopt(self, winner: EncodeSettings | None) -> bool:
         """Make the winner's pieces the job's own (None: keep none); every other candidate is removed.

@@ -76,7 +76,7 @@ def probed(probes: list[str]) -> tuple[set[str], set[str]]:
 
 
 def searched_job(
-    clip: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+    clip: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path], chosen: dict[str, object] = OPTIONS
 ) -> tuple[JobResult, list[str], list[str]]:
     """A cold search job of `clip` in `tmp_path/library`: its result, its probes' progress lines, the
     pieces ffmpeg encoded."""
@@ -86,7 +86,7 @@ def searched_job(
     source = library / "bbb.mp4"
     shutil.copy(clip, source)
     progress: list[Progress] = []
-    options = JobOptions(output_dir=str(tmp_path / "out"), **OPTIONS)
+    options = JobOptions(output_dir=str(tmp_path / "out"), **chosen)
     result = asyncio.run(run_job(source, options, JobControl(on_progress=progress.append), ffmpeg=wrapper))
     assert result.status == "completed", result.reason
     probes = [p.detail for p in progress if p.step == "search" and p.detail and " VMAF " in p.detail]
@@ -180,6 +180,36 @@ def test_pieces_whose_scoring_fails_inside_ffmpeg_are_encoded_again_and_scored_f
     assert 1 <= len(failed) <= 2, failed  # once per lane that was scoring: no later piece tries it again
     assert result.vmaf is not None and 94.0 < result.vmaf < 97.0
     assert_same_video_as_a_plain_job(result, clip, tmp_path, ffmpeg, four)
+
+
+def test_a_probe_piece_that_does_not_decode_is_encoded_again_and_the_video_is_a_plain_jobs(
+    clip: Path, tmp_path: Path, ffmpeg: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--verify full`: the decode of a recorded piece (an estimate's, beside its probe's finish: a band
+    this wide takes the first estimate's probe) fails once: that piece is dropped and encoded again
+    before the probe is scored, and the job ends with a plain job's video."""
+    log, failed_once = tmp_path / "ffmpeg-calls.log", tmp_path / "failed-once"
+    wrapper = tmp_path / "bin" / "ffmpeg"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport os, sys\nargs = sys.argv[1:]\n"
+        f"open({str(log)!r}, 'a').write(' '.join(args) + '\\n')\n"
+        "if '-err_detect' in args and not args[args.index('-i') + 1].endswith('.part.mp4'):\n"
+        f"    if not os.path.exists({str(failed_once)!r}):\n"
+        f"        open({str(failed_once)!r}, 'w').write(args[args.index('-i') + 1])\n"
+        "        sys.exit(1)\n"
+        f"os.execv({ffmpeg!r}, [{ffmpeg!r}, *args])\n"
+    )
+    wrapper.chmod(0o755)
+    wide = {**OPTIONS, "vmaf_target": 80.0, "vmaf_tol": 19.0}
+    with caplog.at_level("WARNING"):
+        result, probes, encodes = searched_job(clip, tmp_path, (str(wrapper), log), wide)
+    assert len(probes) == 1 and "estimated" not in probes[0], probes
+    bad = "/".join(Path(failed_once.read_text()).parts[-4:]).split(".work/", 1)[-1].removesuffix(".mp4")
+    assert bad == f"probes/q{result.setting['quality']}/pieces/piece_00001", bad  # the estimate's piece
+    assert any("does not decode" in r.getMessage() for r in caplog.records)
+    assert sorted(encodes) == sorted([*(f"{bad[:-1]}{n}" for n in range(3)), bad]), encodes  # it, twice
+    assert_same_video_as_a_plain_job(result, clip, tmp_path, ffmpeg, wide)
 
 
 def assert_same_video_as_a_plain_job(
