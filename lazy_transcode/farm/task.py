@@ -101,6 +101,7 @@ async def _encode(spec: dict[str, Any], source: Path, part: Path, ffmpeg: str, c
             [plan], source=source, info=spec["info"], time_base=spec["time_base"], ffmpeg=ffmpeg, control=control,
             part_path=lambda _index: temp, encoder_for=lambda _plan: spec["args"], on_frames=lambda _p, _n: None,
             on_piece=finished, name=source.name, timing=spec.get("timing"),
+            decode_threads=1,  # the piece's encoder has one core's budget; its decode is far quicker on one too
         )  # fmt: skip
     finally:
         temp.unlink(missing_ok=True)

@@ -383,6 +383,7 @@ class PieceEncoder:
                     control=self.control, part_path=self._part_path, on_frames=self._on_frames,
                     encoder_for=encoder_for, on_piece=self._piece_encoded, name=self.source.name,
                     timing=self.rec.timing(), score=scored, on_score=self._on_score,
+                    decode_threads=self._decode_threads(lanes),
                 )  # fmt: skip
             except RunFailed as exc:
                 if scored is None or exc.piece is None:
@@ -400,6 +401,14 @@ class PieceEncoder:
                 for plan in reversed(retry):  # first, before the rest of the run: a failure again shows at once
                     lanes.give_back(plan)
                 self._lanes_changed.set()
+
+    def _decode_threads(self, lanes: Lanes) -> int | None:
+        """The threads of one lane's source decoder: its share of the cores when lanes run side by side
+        (a decoder threaded for every core beside other lanes spends CPU on its threads for nothing;
+        a software encoder's piece takes far longer than its decode), ffmpeg's choice for one lane."""
+        if lanes.count < 2:
+            return None
+        return max(1, self.job.cores // lanes.count)
 
     def _encoder_for(self, lanes: Lanes, lane: int, plan: PiecePlan) -> EncoderArgs | None:
         """The arguments of `plan`'s encoder, with its share of the cores; None if another lane took it."""

@@ -80,7 +80,12 @@ def colour_args(info: MediaInfo) -> dict[str, Any]:
 
 
 def decode_pieces_args(
-    source: Path, info: MediaInfo, run: Sequence[PiecePlan], pattern: Path, frame_tb: str | None = None
+    source: Path,
+    info: MediaInfo,
+    run: Sequence[PiecePlan],
+    pattern: Path,
+    frame_tb: str | None = None,
+    threads: int | None = None,
 ) -> list[str]:
     """Decode consecutive pieces once, as raw frames with their source timestamps, one NUT stream each.
 
@@ -99,10 +104,14 @@ def decode_pieces_args(
     YUV4MPEG instead: its muxer passes the decoded frames with no copy into a packet, where NUT's costs
     about as much CPU as decoding them (3 ms a 720p frame). Y4M carries no timestamps, only that rate;
     the encoder puts them back (`piece_encode_args`).
+    `threads` caps the decoder's threads (None: ffmpeg's own choice, one per core and one more). Beside
+    other lanes a decoder's share is enough: each thread of a frame-threaded decoder costs CPU of its own.
     """
     assert info.video is not None and run
     first, last = run[0], run[-1]
     input_kwargs: dict[str, Any] = {"copyts": None}
+    if threads is not None:
+        input_kwargs["threads"] = max(1, threads)
     if first.seek is not None and first.seek > info.start_time:
         input_kwargs["ss"] = f"{first.seek - info.start_time:.6f}"
         input_kwargs["noaccurate_seek"] = None  # the trim below selects the frames

@@ -80,6 +80,7 @@ async def encode_run(
     timing: FrameTiming | None = None,
     score: InlineScore | None = None,
     on_score: Callable[[PiecePlan, VmafScore], None] | None = None,
+    decode_threads: int | None = None,
 ) -> int:
     """Encode the pieces of `run` in order into `part_path(index)`; return how many were encoded.
 
@@ -92,6 +93,7 @@ async def encode_run(
     encoders as YUV4MPEG (cheaper than NUT), and each encoder gives them back their timestamps.
     With `score` too, each encoder also measures its piece's VMAF against the frames it got, and
     `on_score(plan, score)` hears it before `on_piece` (not at all if that failed: the piece is good).
+    `decode_threads` caps the run's decoder's threads (None: ffmpeg's choice).
     """
     first = run[0]
     which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{run[-1].index}"
@@ -114,7 +116,7 @@ async def encode_run(
             part_path(plan.index).unlink(missing_ok=True)
         decoder = asyncio.ensure_future(
             run_ffmpeg(
-                decode_pieces_args(source, info, run, fifo, frame_tb),
+                decode_pieces_args(source, info, run, fifo, frame_tb, decode_threads),
                 ffmpeg=ffmpeg,
                 control=control,
                 graceful_stop=False,

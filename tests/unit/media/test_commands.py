@@ -47,6 +47,12 @@ def test_a_single_piece_is_never_cut_by_time() -> None:
     assert _option(args, "-segment_frames") == "100"
 
 
+def test_a_lanes_decoder_is_capped_at_its_share_of_threads_and_one_lane_keeps_ffmpegs_choice() -> None:
+    capped = decode_pieces_args(Path("/m/film.mkv"), INFO, PLANS[:1], Path("/f_%d"), threads=1)
+    assert _option(capped, "-threads") == "1" and capped.index("-threads") < capped.index("-i")  # the decoder's
+    assert "-threads" not in decode_pieces_args(Path("/m/film.mkv"), INFO, PLANS[:1], Path("/f_%d"))
+
+
 def test_seeks_are_offsets_from_the_start_of_a_file_that_starts_after_zero() -> None:
     """ffmpeg adds the file's start time to -ss: a seek to 5.46 s of a file starting at 1.4 s is 4.06."""
     info = MediaInfo("/m/film.ts", "mpegts", 12.0, 1, None, 1.4, VIDEO)
