@@ -41,7 +41,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from lazy_transcode.jobs.encode import PieceEncoder
+from lazy_transcode.jobs.encode import PieceEncoder, piece_file
 from lazy_transcode.jobs.pipeline import Job
 from lazy_transcode.jobs.record import Checkpoint, PiecesRecord, SearchRecord, Setting
 from lazy_transcode.media.binary import capabilities
@@ -292,7 +292,7 @@ class Candidates:
         for index in indices:
             record.pieces.pop(index, None)
             self._checked(label).pop(index, None)
-            (self.folder(label) / "pieces" / f"piece_{index:05d}.mp4").unlink(missing_ok=True)
+            piece_file(self.folder(label) / "pieces", index).unlink(missing_ok=True)
         self.job.manager.save_state()
 
     def _checked(self, label: str) -> dict[int, str]:
@@ -350,12 +350,13 @@ class Candidates:
 
     async def _decode_checks(self, label: str, record: PiecesRecord, indices: list[int], lanes: int = 1) -> list[int]:
         """Decode these pieces of probe `label`, `lanes` at a time, each on one thread in the idle CPU class;
-        those that decode join `checked`. Returns those that do not (a missing file is one)."""
+        those that decode join `checked`. Returns those that do not (a missing file is one), unless the
+        piece was recorded anew meanwhile (the new one was decoded as it was written)."""
         failed: list[int] = []
         room = asyncio.Semaphore(max(1, lanes))
 
         async def check(index: int) -> None:
-            path = self.folder(label) / "pieces" / f"piece_{index:05d}.mp4"
+            path = piece_file(self.folder(label) / "pieces", index)
             async with room:
                 piece = record.pieces.get(index)  # as recorded when its decode starts
                 if piece is None:
@@ -366,6 +367,8 @@ class Candidates:
                         priority=Priority.IDLE,
                     )  # fmt: skip
                 except FFmpegRunError as exc:
+                    if record.pieces.get(index) is not piece:  # replaced while it was read: not this verdict's
+                        return
                     log.warning("%s: piece %d of probe %s does not decode (%s)", self.job.source, index, label, exc)
                     failed.append(index)
                 else:

@@ -44,6 +44,11 @@ KEY_VERSION = 1  # part of the pieces' key: bumped only when the same settings w
 TIMESTAMP_TOLERANCE = Fraction(1, 1000)  # pieces are compared to the source within a millisecond
 
 
+def piece_file(pieces_dir: Path, index: int) -> Path:
+    """A recorded piece's file in a pieces folder (a job's own, or a probe's)."""
+    return pieces_dir / f"piece_{index:05d}.mp4"
+
+
 def destination(source: Path, options: JobOptions, label: str) -> Path:
     """Where the output goes: derived from the source and the options, never read from a record."""
     if options.replace:
@@ -292,7 +297,7 @@ class PieceEncoder:
         return self.rec.plans()
 
     def _piece_path(self, index: int) -> Path:
-        return self.pieces_dir / f"piece_{index:05d}.mp4"
+        return piece_file(self.pieces_dir, index)
 
     def _part_path(self, index: int) -> Path:
         return self.pieces_dir / f"piece_{index:05d}.part.mp4"
