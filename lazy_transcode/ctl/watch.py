@@ -156,7 +156,12 @@ def _follow_json(
                 sys.stdout.write(json.dumps(event) + "\n")
         sys.stdout.flush()
         if time.monotonic() - last_sync > RESYNC_SECONDS:
+            states = {jid: row["state"] for jid, row in rows.items()}
             _resync(settings, job_id, call, rows, followed)
+            for jid, row in rows.items():  # ended before its event was read (or the event was dropped): say so
+                if row["state"] in FINAL_STATES and states.get(jid) != row["state"] and job_id in (None, jid):
+                    sys.stdout.write(json.dumps({"type": "row", **row}) + "\n")
+            sys.stdout.flush()
             last_sync = time.monotonic()
     return exit_code(rows, job_id, followed)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import zmq
 from typer.testing import CliRunner
 
 from lazy_transcode import protocol
+from lazy_transcode.ctl import watch
 from lazy_transcode.ctl.app import app, fmt_eta, render_table
 from lazy_transcode.ctl.watch import apply_event, finished
 from lazy_transcode.options import OPTIONS
@@ -167,3 +169,30 @@ def test_ltctl_start_does_not_import_zmq_rich_msgpack() -> None:
 def test_render_table_aligns_columns() -> None:
     text = render_table(("ID", "STATE", "FILE"), [("1", "running", "/a b.mkv"), ("12", "queued", "/c.mkv")], right=(0,))
     assert text.splitlines() == ["ID  STATE    FILE", " 1  running  /a b.mkv", "12  queued   /c.mkv"]
+
+
+def test_watch_json_ends_with_the_jobs_final_state_when_a_resync_saw_it_before_its_event(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The job ends between two reads of the events: the re-read of its status ends the watch, and the
+    last line still says how it ended (scripts read the last line)."""
+    monkeypatch.setattr(watch, "RESYNC_SECONDS", 0.0)
+    answers = iter([{"id": 1, "state": "running", "percent": 40.0}, {"id": 1, "state": "completed", "percent": 100.0}])
+
+    def call(_settings: Any, command: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        assert command == "status" and args == {"id": 1}
+        return {"job": {"row": next(answers)}}
+
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)  # connected to no publisher: no event arrives
+    sub.setsockopt(zmq.LINGER, 0)
+    try:
+        rows, _held = watch._fetch(None, 1, call)
+        followed: set[int] = set()
+        watch.follow(rows, followed)
+        assert watch._follow_json(sub, None, 1, call, rows, followed, protocol) == 0
+    finally:
+        sub.close()
+        ctx.term()
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["state"] for line in lines] == ["running", "completed"]
