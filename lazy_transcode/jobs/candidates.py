@@ -141,8 +141,8 @@ class Candidates:
         self.checked: dict[str, dict[int, str]] = {}
 
     def sampled(self, record: PiecesRecord) -> frozenset[int] | None:
-        """The pieces a probe of a longer file encodes and measures: the one holding each sample time (the
-        search's clip starts: past the opening minute, before the credits). None: the file is measured whole."""
+        """The pieces a probe of a longer file encodes and measures: the one holding each sample time (as the
+        search recorded them: pieces ranked by the source's bytes). None: the file is measured whole."""
         if self.sample is None:
             return None
         plans = record.plans()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -46,18 +47,22 @@ from lazy_transcode.media.encoders import (
     bitrate_range,
     get_profile,
 )
-from lazy_transcode.media.pieces import plan_pieces
+from lazy_transcode.media.pieces import PiecePlan, plan_pieces
 from lazy_transcode.media.priors import learned_prior, size_class
-from lazy_transcode.media.probe import MediaInfo, ProbeError, scan_video_frames
+from lazy_transcode.media.probe import FrameScan, MediaInfo, ProbeError, scan_video_frames
 from lazy_transcode.media.process import FFmpegRunError, run_ffmpeg
 from lazy_transcode.media.samples import (
+    CLIP_SECONDS,
     Clip,
     ExtractedClip,
     clip_files,
     clips_usable,
     extract_clips,
     frame_rate,
+    legacy_sample_starts,
     plan_samples,
+    slices,
+    stretches,
 )
 from lazy_transcode.media.search import (
     MAX_PROBES_DEFAULT,
@@ -145,6 +150,26 @@ async def find_setting(
         raise JobFailed(f"quality search failed: {_one_line(exc)}") from exc
 
 
+def search_key(
+    encoder: str, preset: str, kind: str, ten_bit: bool, clips: list[ExtractedClip], sample: list[float] | None
+) -> str:
+    """The key of a search's probes: everything their numbers depend on (the encoder, its preset, the
+    clips and, for a longer file measured on its own pieces, the sample times)."""
+    blob = json.dumps(
+        {
+            "v": RESULTS_VERSION,
+            "encoder": encoder,
+            "preset": preset,
+            "kind": kind,
+            "ten_bit": ten_bit,
+            "clips": [c.to_dict() for c in clips],
+            **({"sample": sample} if sample else {}),  # the key of a file measured whole is unchanged
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 class _SearchRun:
     def __init__(
         self,
@@ -196,20 +221,7 @@ class _SearchRun:
 
     def _key(self, clips: list[ExtractedClip]) -> str:
         """Everything a probe's numbers depend on; recorded probes with another key are not reused."""
-        blob = json.dumps(
-            {
-                "v": RESULTS_VERSION,
-                "encoder": self.profile.name,
-                "preset": self.preset,
-                "kind": self.kind,
-                "ten_bit": self.ten_bit,
-                "clips": [c.to_dict() for c in clips],
-                # A longer file measured on sample pieces (the key of a file measured whole is unchanged).
-                **({"sample": times} if clips[0].whole and (times := self._sample_times()) else {}),
-            },
-            sort_keys=True,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return search_key(self.profile.name, self.preset, self.kind, self.ten_bit, clips, self._sample_times(clips))
 
     def _save(self) -> None:
         self.manager.save_state()
@@ -246,7 +258,7 @@ class _SearchRun:
             estimate = self.prior == base and not any(p.confirmed for p in record.search.probes)
             self.candidates = Candidates(
                 self.job, record.search, (self.options.vmaf_target, band_top), estimate=estimate,
-                sample=self._sample_times(),
+                sample=self._sample_times(clips),
             )  # fmt: skip
         self.manager.update_step("quality_search", progress=self.manager.state.progress_percent)
         known = self._known_probes()
@@ -343,9 +355,10 @@ class _SearchRun:
             log.info("%s: recorded sample clips are missing or damaged; cutting them again", self.input_file)
         self.manager.update_step("clip_extraction", progress=self.manager.state.progress_percent)
         plan = plan_samples(self.info.duration, self.info.chapters, count=self.options.samples)
-        frames = None
+        frames: int | None = None
+        samples: tuple[float, ...] | None = None
         if self.job is not None and not plan[0].whole:
-            frames = await self._frames_if_scored_inline()
+            plan, frames, samples = await self._ranked_plan(plan)
         if self.job is not None and (plan[0].whole or frames is not None):
             plan = [Clip(0.0, self.info.duration, whole=True)]  # the job's own pieces are its samples
         self._report(0.0, f"cutting {len(plan)} sample clip(s)")
@@ -354,37 +367,52 @@ class _SearchRun:
             self.input_file, self.info, plan, self.dir, ffmpeg=self.ffmpeg, control=self.control,
             reads=self.reads, recorded_dir=self.recorded_dir, frames=frames,
         )  # fmt: skip
+        if samples is not None:
+            clips = [dataclasses.replace(clips[0], samples=samples)]
         self.manager.record.clips = clips
         self.manager.record.search = None
         self._save()
         return clips, clip_files(clips, self.dir, self.reads, frame_rate(self.info))
 
-    async def _frames_if_scored_inline(self) -> int | None:
-        """The frame count of a longer file whose sample pieces can be scored by their encoders (ffmpeg 7.1
-        with libvmaf, and frames that go to the encoders as YUV4MPEG); else None, and its samples are cut as
-        clips: scoring scattered pieces from their join would decode the source up to the last one, for
-        every probe."""
-        if not capabilities(self.ffmpeg).scores_beside_encode:
-            return None
-        from lazy_transcode.jobs.encode import y4m_timing
-
+    async def _ranked_plan(self, plan: list[Clip]) -> tuple[list[Clip], int | None, tuple[float, ...] | None]:
+        """A longer file's samples chosen by the source's bytes (`plan`, spread in time, if it cannot be
+        scanned), with its frame count and sample times when its sample pieces can be scored by their
+        encoders (ffmpeg 7.1 with libvmaf, and frames that go to the encoders as YUV4MPEG): then they are
+        the pieces holding those times (the stretches ranked are the pieces). Else they are cut as clips:
+        scoring scattered pieces from their join would decode the source up to the last one, for every probe."""
         try:
             scan = await asyncio.to_thread(scan_video_frames, self.reads, self.video.index)
         except ProbeError:
+            return plan, None, None
+        duration, chapters, count = self.info.duration, self.info.chapters, self.options.samples
+        pieces = self._scored_pieces(scan)
+        if pieces is None:
+            return plan_samples(duration, chapters, count=count, candidates=slices(scan, CLIP_SECONDS)), None, None
+        firsts = [p.first_frame for p in pieces]
+        ranked = plan_samples(duration, chapters, count=count, candidates=stretches(scan, firsts))
+        return ranked, scan.frame_count, tuple(round(c.start + c.duration / 2, 3) for c in ranked)
+
+    def _scored_pieces(self, scan: FrameScan) -> list[PiecePlan] | None:
+        """The job's pieces of a file whose sample pieces its encoders can score; else None."""
+        if not capabilities(self.ffmpeg).scores_beside_encode or scan.untimed_packets or not scan.pts:
             return None
-        if scan.untimed_packets or not scan.pts:
-            return None
+        from lazy_transcode.jobs.encode import y4m_timing
+
         plans = plan_pieces(scan, self.options.piece_seconds, max_frames=KEYINT_DEFAULT)
         enc = self.profile.build(
             self.space.settings[0], preset=self.preset, ten_bit=self.ten_bit, hdr=self.video.hdr, keyint=KEYINT_DEFAULT
         )
-        return scan.frame_count if y4m_timing(scan.pts, plans, self.video.pix_fmt, enc) is not None else None
+        return plans if y4m_timing(scan.pts, plans, self.video.pix_fmt, enc) is not None else None
 
-    def _sample_times(self) -> list[float] | None:
-        """Where a longer file is sampled (the clips' starts, from `--samples` and its chapters); None when
-        it is measured whole."""
-        plan = plan_samples(self.info.duration, self.info.chapters, count=self.options.samples)
-        return None if plan[0].whole else [c.start for c in plan]
+    def _sample_times(self, clips: list[ExtractedClip]) -> list[float] | None:
+        """Where a longer file measured on its own pieces is sampled: the recorded times (a record made
+        before they were recorded: where that version sampled it); None when it is measured whole or
+        on cut clips."""
+        if not clips[0].whole:
+            return None
+        if clips[0].samples is not None:
+            return list(clips[0].samples) or None
+        return legacy_sample_starts(self.info.duration, self.info.chapters, count=self.options.samples) or None
 
     def _known_probes(self) -> dict[int, Measurement]:
         known: dict[int, Measurement] = {}

@@ -240,6 +240,7 @@ class FrameScan:
     key_order: list[int] = field(default_factory=list)  # decode-order index of each of `keyframes`
     corrupt_packets: int = 0
     untimed_packets: int = 0
+    sizes: list[int] = field(default_factory=list)  # bytes of each frame's packet, in the order of `pts`
 
     @property
     def frame_count(self) -> int:
@@ -266,6 +267,7 @@ class FrameScan:
             keyframe_dts=self.keyframe_dts,
             key_order=self.key_order,
             corrupt_packets=self.corrupt_packets,
+            sizes=self.sizes,  # in decode order: near enough for the bytes of a stretch of frames
         )
 
 
@@ -290,6 +292,7 @@ def scan_video_frames(path: str | Path, stream_index: int | None = None) -> Fram
             raise ProbeError(f"{path}: no video stream")
         stream = streams[0]
         pts: list[int] = []
+        sizes: list[int] = []
         keys: list[tuple[int, int, int]] = []  # (pts, dts, decode order)
         corrupt = untimed = 0
         last: int | None = None
@@ -308,11 +311,14 @@ def scan_video_frames(path: str | Path, stream_index: int | None = None) -> Fram
                 if packet.is_keyframe:
                     keys.append((ts, packet.dts if packet.dts is not None else ts, len(pts)))
                 pts.append(ts)
+                sizes.append(packet.size)
         except av.error.FFmpegError as exc:
             raise ProbeError(f"{path}: damaged video data ({_one_line(exc)})") from None
         if not pts:
             raise ProbeError(f"{path}: the video stream has no frames")
-        pts.sort()
+        order = sorted(range(len(pts)), key=pts.__getitem__)
+        pts = [pts[i] for i in order]
+        sizes = [sizes[i] for i in order]
         keys.sort()
         return FrameScan(
             time_base=stream.time_base or Fraction(1, 1000),
@@ -322,6 +328,7 @@ def scan_video_frames(path: str | Path, stream_index: int | None = None) -> Fram
             key_order=[k[2] for k in keys],
             corrupt_packets=corrupt,
             untimed_packets=untimed,
+            sizes=sizes,
         )
     finally:
         container.close()

@@ -19,8 +19,9 @@ import pytest
 from lazy_transcode.failpoints import ENV as FAILPOINT_ENV
 from lazy_transcode.jobs.api import JobControl, JobOptions, JobResult, JobStopped, Progress
 from lazy_transcode.jobs.runner import run_job, state_manager_for
-from lazy_transcode.jobs.search import find_setting
+from lazy_transcode.jobs.search import find_setting, search_key
 from lazy_transcode.media.probe import probe
+from lazy_transcode.media.samples import ExtractedClip, legacy_sample_starts
 from lazy_transcode.media.vmaf import measure_vmaf
 from tests.helpers import files_beside, run_ffmpeg, video_digest
 
@@ -227,12 +228,14 @@ def assert_same_video_as_a_plain_job(
     assert video_digest(Path(result.output_file)) == video_digest(Path(again.output_file))
 
 
-def _run(source: Path, out: Path, wrapper: str, failpoint: str | None) -> subprocess.CompletedProcess[str]:
+def _run(
+    source: Path, out: Path, wrapper: str, failpoint: str | None, options: dict[str, object] = OPTIONS
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop(FAILPOINT_ENV, None)
     if failpoint is not None:
         env[FAILPOINT_ENV] = failpoint
-    cmd = [sys.executable, "-c", _RUNNER, str(source), str(out), wrapper, json.dumps(OPTIONS)]
+    cmd = [sys.executable, "-c", _RUNNER, str(source), str(out), wrapper, json.dumps(options)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -371,3 +374,42 @@ def test_a_longer_file_is_measured_on_sample_pieces_that_stay_in_the_output(
     assert numbers == list(range(len(numbers))) and len(sampled) <= len(numbers) // 3
     print(f"setting {result.setting}, probes {sorted(probes)}, sampled {sorted(sampled)} of {len(numbers)}")
     assert_same_video_as_a_plain_job(result, bbb_100s, tmp_path, wrapper, chosen)
+
+
+def test_a_longer_file_recorded_without_its_sample_times_goes_on_with_the_old_ones(
+    bbb_100s: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+) -> None:
+    """A search recorded by a version that kept no sample times (it spread them evenly in time) goes on
+    with the places that version chose: its recorded probe is not measured again, and the next probes
+    measure the pieces holding those times, not those a ranking would choose now."""
+    wrapper, log = logging_ffmpeg
+    source = tmp_path / "bbb.mp4"
+    shutil.copy(bbb_100s, source)
+    chosen = {**OPTIONS, "piece_seconds": 10.0}
+    run = _run(source, tmp_path / "out", wrapper, "probe-recorded", chosen)
+    assert run.returncode == -9, run.stderr[-2000:]
+    state_file = next((tmp_path / ".lazy_transcode_state").glob("*.state.json"))
+    state = json.loads(state_file.read_text())
+    ranked = state["clips_extracted"][0].pop("samples")  # as the older version recorded it
+    info = probe(source)
+    legacy = legacy_sample_starts(info.duration)
+    results = state["optimization_results"]
+    (label,) = results["candidates"]
+    plan = results["candidates"][label]["plan"]  # rows: first frame, frame count, ...
+    fps = info.video.avg_fps if info.video else 0.0
+
+    def holding(times: list[float]) -> set[str]:
+        return {f"piece_{n:05d}" for n, row in enumerate(plan) for t in times if row[0] <= t * fps < row[0] + row[1]}
+
+    assert holding(ranked) != holding(legacy), "the test needs a ranking that differs from the old places"
+    clips = [ExtractedClip.from_dict(c) for c in state["clips_extracted"]]
+    results["key"] = search_key("libx265", "ultrafast", "quality", False, clips, legacy)
+    del results["candidates"][label]  # its pieces were measured where this version samples
+    state_file.write_text(json.dumps(state))
+    first = _recorded_probes(state_file.parent)
+    log.write_text("")
+    run = _run(source, tmp_path / "out", wrapper, None, chosen)
+    assert run.returncode == 0 and run.stdout.startswith("completed"), (run.stdout, run.stderr[-2000:])
+    probed_pieces = [e for e in piece_encodes(log) if e.startswith("probes/")]
+    assert probed_pieces and not [e for e in probed_pieces if e.startswith(f"probes/q{first[0]}/")], probed_pieces
+    assert {e.rsplit("/", 1)[-1] for e in probed_pieces} == holding(legacy), (probed_pieces, legacy, ranked)
