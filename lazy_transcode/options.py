@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_args, get_type_hints
 
+MAX_SAMPLES = 100  # the --samples option's bound, and the sample times a job record may hold
+
 MODES = ("qp", "vbr", "auto")
 CONTAINERS = ("mkv", "mp4")
 # full: every frame of the output is decoded before it may replace anything; quick: frames, timestamps
@@ -145,7 +147,11 @@ class JobOptions:
         None, "fixed quality: no VMAF search", metavar="N", bounds=Range(0, 255), operation_field="target_qp"
     )
     samples: int | None = _declare(
-        None, "sample clips for the quality search", metavar="N", bounds=Range(1, 100), operation_field="samples"
+        None,
+        "sample clips for the quality search",
+        metavar="N",
+        bounds=Range(1, MAX_SAMPLES),
+        operation_field="samples",
     )
     output_dir: str | None = _declare(
         None, "where outputs go (default: beside the source)", metavar="DIR", path=True, operation_field="output_dir"

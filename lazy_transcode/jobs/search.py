@@ -379,7 +379,8 @@ class _SearchRun:
         scanned), with its frame count and sample times when its sample pieces can be scored by their
         encoders (ffmpeg 7.1 with libvmaf, and frames that go to the encoders as YUV4MPEG): then they are
         the pieces holding those times (the stretches ranked are the pieces). Else they are cut as clips:
-        scoring scattered pieces from their join would decode the source up to the last one, for every probe."""
+        scoring scattered pieces from their join would decode the source up to the last one, for every probe.
+        The scan is one demux of the source's packets, no decode: little beside the probes it aims."""
         try:
             scan = await asyncio.to_thread(scan_video_frames, self.reads, self.video.index)
         except ProbeError:

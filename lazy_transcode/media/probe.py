@@ -267,7 +267,7 @@ class FrameScan:
             keyframe_dts=self.keyframe_dts,
             key_order=self.key_order,
             corrupt_packets=self.corrupt_packets,
-            sizes=self.sizes,  # in decode order: near enough for the bytes of a stretch of frames
+            sizes=self.sizes,  # in the packets' order, not the new pts': near enough for a stretch's bytes
         )
 
 

@@ -30,12 +30,12 @@ from lazy_transcode.control import JobControl
 from lazy_transcode.media.commands import clip_args
 from lazy_transcode.media.probe import Chapter, FrameScan, MediaInfo, ProbeError, scan_video_frames
 from lazy_transcode.media.process import run_ffmpeg
+from lazy_transcode.options import MAX_SAMPLES
 from lazy_transcode.state.layout import clip_name
 
 CLIP_SECONDS = 10.0
 COVERAGE = 0.10
 MAX_AUTO_CLIPS = 12
-MAX_SAMPLES = 64  # sample times a record may hold
 WHOLE_FILE_SECONDS = 60.0
 HEAD_SKIP = 60.0  # clips start after the first minute ...
 TAIL_SKIP = 120.0  # ... and end before the last two
@@ -216,9 +216,9 @@ class ExtractedClip:
 
     def __post_init__(self) -> None:
         if self.samples is not None and not (
-            len(self.samples) <= MAX_SAMPLES and all(math.isfinite(t) and t >= 0 for t in self.samples)
+            1 <= len(self.samples) <= MAX_SAMPLES and all(math.isfinite(t) and t >= 0 for t in self.samples)
         ):
-            raise ValueError(f"bad sample times: {len(self.samples)} (at most {MAX_SAMPLES}), each finite and >= 0")
+            raise ValueError(f"bad sample times: {len(self.samples)} (1 to {MAX_SAMPLES}), each finite and >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

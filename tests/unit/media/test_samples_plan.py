@@ -13,6 +13,7 @@ from lazy_transcode.media.probe import Chapter, FrameScan
 from lazy_transcode.media.samples import (
     CLIP_SECONDS,
     MAX_AUTO_CLIPS,
+    MAX_SAMPLES,
     ExtractedClip,
     Stretch,
     auto_count,
@@ -156,6 +157,9 @@ def test_recorded_sample_times_are_validated_and_absent_from_an_older_records_di
     assert clip.samples is None and clip.to_dict() == old  # the search's key of such a record is unchanged
     new = msgspec.convert({**old, "samples": [24.8, 71.2]}, ExtractedClip, strict=True)
     assert new.samples == (24.8, 71.2) and ExtractedClip.from_dict(new.to_dict()) == new
-    for bad in ([math.nan], [-1.0], ["20"], [1.0] * 65, 3.0):
+    most = plan_samples(7200.0, count=MAX_SAMPLES)  # the most `--samples` asks for: recordable
+    assert len(most) == MAX_SAMPLES
+    ExtractedClip(**{**old, "samples": tuple(c.start for c in most)})
+    for bad in ([math.nan], [-1.0], ["20"], [1.0] * (MAX_SAMPLES + 1), [], 3.0):
         with pytest.raises(msgspec.ValidationError):
             msgspec.convert({**old, "samples": bad}, ExtractedClip, strict=True)
