@@ -203,8 +203,9 @@ class PieceEncoder:
             self._save()
 
     # --- the steps ---------------------------------------------------------------------------
-    async def plan(self) -> None:
-        """Scan the source's frames once and cut them into pieces (a plan for other settings is dropped).
+    async def plan(self, scan: FrameScan | None = None) -> None:
+        """Scan the source's frames once and cut them into pieces (a plan for other settings is dropped);
+        `scan`: the source's frames, scanned already (by the quality search).
 
         A plan with no recorded piece yet is made again: that costs one scan, and a plan an older
         version made from misread timestamps (an AVI with B-frames) would otherwise fail forever.
@@ -224,7 +225,8 @@ class PieceEncoder:
         self.manager.update_step("analysis", progress=0.0)
         assert self.info.video is not None
         try:
-            scan = await asyncio.to_thread(scan_video_frames, self.reads, self.info.video.index)
+            if scan is None:
+                scan = await asyncio.to_thread(scan_video_frames, self.reads, self.info.video.index)
             if scan.untimed_packets:
                 scan = await self._decoded_times(scan)
         except ProbeError as exc:

@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 
 from lazy_transcode.failpoints import ENV as FAILPOINT_ENV
+from lazy_transcode.jobs import encode as encode_module
+from lazy_transcode.jobs import search as search_module
 from lazy_transcode.jobs.api import JobControl, JobOptions, JobResult, JobStopped, Progress
 from lazy_transcode.jobs.runner import run_job, state_manager_for
 from lazy_transcode.jobs.search import find_setting, search_key
-from lazy_transcode.media.probe import probe
+from lazy_transcode.media.probe import FrameScan, probe
 from lazy_transcode.media.samples import ExtractedClip, legacy_sample_starts
 from lazy_transcode.media.vmaf import measure_vmaf
 from tests.helpers import files_beside, run_ffmpeg, video_digest
@@ -337,12 +339,31 @@ def test_each_probe_piece_is_scored_by_its_own_encoder(
 
 @pytest.mark.parametrize("samples", [None, 3])
 def test_a_longer_file_is_measured_on_sample_pieces_that_stay_in_the_output(
-    samples: int | None, bbb_100s: Path, tmp_path: Path, logging_ffmpeg: tuple[str, Path]
+    samples: int | None,
+    bbb_100s: Path,
+    tmp_path: Path,
+    logging_ffmpeg: tuple[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Past 60 s the search samples the file: its probes encode the pieces at the sample times (no clip is
     cut), the winner's become the output's, and the encode step encodes only the others. Of three sample
-    pieces or more, a cold guess that misses the band clearly is estimated from the second alone."""
+    pieces or more, a cold guess that misses the band clearly is estimated from the second alone. The
+    source's packets are read once: the scan that ranks the samples plans the pieces."""
     wrapper, log = logging_ffmpeg
+    source_scans: list[str] = []
+
+    def counting(module: object) -> None:
+        real = module.scan_video_frames  # type: ignore[attr-defined]
+
+        def scan(path: str | Path, stream_index: int | None = None) -> FrameScan:
+            if re.fullmatch(r"/proc/\d+/fd/\d+", str(path)) or Path(path).name == "bbb.mp4":
+                source_scans.append(str(path))
+            return real(path, stream_index)
+
+        monkeypatch.setattr(module, "scan_video_frames", scan)
+
+    counting(search_module)
+    counting(encode_module)
     library = tmp_path / "library"
     library.mkdir()
     source = library / "bbb.mp4"
@@ -373,6 +394,7 @@ def test_a_longer_file_is_measured_on_sample_pieces_that_stay_in_the_output(
     numbers = sorted(int(name.removeprefix("piece_")) for name in rest | sampled)
     assert numbers == list(range(len(numbers))) and len(sampled) <= len(numbers) // 3
     print(f"setting {result.setting}, probes {sorted(probes)}, sampled {sorted(sampled)} of {len(numbers)}")
+    assert len(source_scans) == 1, source_scans
     assert_same_video_as_a_plain_job(result, bbb_100s, tmp_path, wrapper, chosen)
 
 
