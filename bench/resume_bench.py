@@ -8,9 +8,9 @@ arguments and the audio copied. Goals at 1280x720, libx265 medium (the product's
 
 The piecewise encode is also measured with `--verify quick` (no decode of the written pieces) and with
 `--piece-workers 1` (one piece at a time, as 0.1.0 did). A third run is SIGKILLed (its whole process
-group) as soon as it reports 50 % and resumed, both with `--piece-workers 2`: the bench prints whether
-its video is the uninterrupted run's byte for byte, its wall ratio, and the frames each kill lost
-(reported done, encoded again).
+group) as soon as it reports 50 %, or once half an uninterrupted run's time has passed, and resumed,
+both with `--piece-workers 2`: the bench prints whether its video is the uninterrupted run's byte for
+byte, its wall ratio, and the frames each kill lost (reported done, encoded again).
 
 Plain and piecewise encodes alternate `--repeat` times and the fastest of each is compared, so a noisy
 neighbour on a small machine cannot decide a ratio; every run's time is printed.
@@ -22,6 +22,7 @@ import argparse
 import ctypes
 import math
 import os
+import queue
 import re
 import resource
 import shutil
@@ -29,8 +30,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -101,12 +104,14 @@ def pieces_encode(source: Path, cli_args: list[str]) -> float:
     return time.monotonic() - started
 
 
-def killed_and_resumed(source: Path, cli_args: list[str], total: int) -> tuple[float, float, int]:
-    """SIGKILL the whole process group once the program reports 50 %, resume.
+def killed_and_resumed(source: Path, cli_args: list[str], total: int, half: float) -> tuple[float, float, int]:
+    """SIGKILL the whole process group once the program reports 50 %, or once `half` seconds (half an
+    uninterrupted run) have passed, whichever comes first (its progress lines come at most every 2 s: on
+    a fast machine the first one past 50 % can be near the end), and resume.
 
-    Returns the wall time, the percent at the kill and how many of the source's `total` frames the
-    program had reported done that the resume encodes again (frames encoded since that report, at most
-    2 s of them, and those in the encoder's look-ahead come on top).
+    Returns the wall time, the percent last reported before the kill and how many of the source's
+    `total` frames the program had reported done that the resume encodes again (frames encoded since
+    that report, at most 2 s of them, and those in the encoder's look-ahead come on top).
     """
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -114,19 +119,33 @@ def killed_and_resumed(source: Path, cli_args: list[str], total: int) -> tuple[f
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stderr is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read(stream: IO[str]) -> None:  # a reader thread: the wait for a line has a deadline
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, args=(proc.stderr,), daemon=True).start()
     percent = 0.0
-    for line in proc.stderr:  # plain progress lines, at most every 2 s
+    while (left := started + half - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            raise SystemExit("the encode finished before the kill; nothing was measured")
         match = re.search(r"encode\s+([\d.]+)%", line)
         if match and (percent := float(match.group(1))) >= 50:
             break
-    else:
-        raise SystemExit("the encode finished before the kill; nothing was measured")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     reap_orphans()
     resume = program("--resume", "-v", *cli_args, str(source))
     resumed = subprocess.run(resume, check=True, capture_output=True, text=True)
     again = sum(int(n) for n in re.findall(r"encoding piece \d+ \((\d+) frames\)", resumed.stderr))
+    if again >= total:
+        raise SystemExit("the kill came before any piece was recorded; nothing was measured")
     return time.monotonic() - started, percent, max(0, round(percent / 100 * total) - (total - again))
 
 
@@ -177,7 +196,8 @@ def main() -> None:
                 cpus[name].append(children_cpu() - cpu)
             copy = fresh_copy(f"killed{n}")
             cpu = children_cpu()
-            resumed_wall, percent, lost = killed_and_resumed(copy, [*cli_args, "--piece-workers", "2"], total)
+            half = walls["pieces"][n] / 2
+            resumed_wall, percent, lost = killed_and_resumed(copy, [*cli_args, "--piece-workers", "2"], total, half)
             walls["resumed"].append(resumed_wall)
             cpus["resumed"].append(children_cpu() - cpu)
             kill_percents.append(percent)
@@ -206,7 +226,7 @@ def main() -> None:
             f"--piece-workers 1: wall {wall('one-lane', 'plain'):.3f}, CPU {cpu('one-lane', 'plain'):.3f}"
         )
         same = all(video_digest(out) == video_digest(pieces_out) for out in resumed_outs)
-        print(f"killed at {', '.join(f'{p:.1f}' for p in kill_percents)} % + resumed (--piece-workers 2) vs "
+        print(f"killed at {', '.join(f'{p:.1f}' for p in kill_percents)} % (last reported) + resumed (2 lanes) vs "
               f"uninterrupted: wall ratio {wall('resumed', 'pieces'):.3f} ({best['resumed'] - best['pieces']:+.1f} s), "
               f"CPU time ratio {cpu('resumed', 'pieces'):.3f}; video {'identical' if same else 'DIFFERS'}")  # fmt: skip
         print(f"each kill lost {', '.join(map(str, lost_frames))} frames reported done, of {total} "
