@@ -50,7 +50,6 @@ from lazy_transcode.media.encoders import ARGS_VERSION, EncodeSettings
 from lazy_transcode.media.join import JoinError, join_pieces
 from lazy_transcode.media.pieces import PiecePlan
 from lazy_transcode.media.place import fsync_dir
-from lazy_transcode.media.probe import FrameScan
 from lazy_transcode.media.process import FFmpegRunError, Priority, run_ffmpeg
 from lazy_transcode.media.vmaf import InlineScore, VmafError, VmafScore, measure_vmaf, model_for, pooled
 from lazy_transcode.state.held import ensure_subfolder, safe_subfolder
@@ -130,10 +129,8 @@ class Candidates:
         *,
         estimate: bool = True,
         sample: list[float] | None = None,
-        scan: FrameScan | None = None,
     ) -> None:
         self.job = job
-        self.scan = scan  # the source's frames if the search scanned them: the first probe's plan needs no scan
         self.estimate = estimate
         self.search = search
         self.finish = finish
@@ -191,8 +188,8 @@ class Candidates:
         if record is None:
             template = next(iter(self.search.candidates.values()), None)
             if template is None:
-                await encoder.plan(self.scan)  # the one scan of the source's frames
-                self.scan = None
+                await encoder.plan()  # the one scan of the source's frames (the search's, if it made one)
+                self.job.scan = None  # the probes' plan is every setting's: the job's own copy is not needed
                 record = encoder.job.cp.encode
                 assert record is not None
             else:  # the plan is the same for every setting: no second scan

@@ -203,9 +203,9 @@ class PieceEncoder:
             self._save()
 
     # --- the steps ---------------------------------------------------------------------------
-    async def plan(self, scan: FrameScan | None = None) -> None:
+    async def plan(self) -> None:
         """Scan the source's frames once and cut them into pieces (a plan for other settings is dropped);
-        `scan`: the source's frames, scanned already (by the quality search).
+        the job's `scan`, when the quality search made one, is taken instead of a second read of the source.
 
         A plan with no recorded piece yet is made again: that costs one scan, and a plan an older
         version made from misread timestamps (an AVI with B-frames) would otherwise fail forever.
@@ -225,6 +225,7 @@ class PieceEncoder:
         self.manager.update_step("analysis", progress=0.0)
         assert self.info.video is not None
         try:
+            scan, self.job.scan = self.job.scan, None
             if scan is None:
                 scan = await asyncio.to_thread(scan_video_frames, self.reads, self.info.video.index)
             if scan.untimed_packets:

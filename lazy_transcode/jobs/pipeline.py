@@ -30,7 +30,7 @@ from lazy_transcode.media.encoders import EncodeSettings
 from lazy_transcode.media.fingerprint import FileIdentity, identify
 from lazy_transcode.media.place import fsync_dir, place_file, sha256_file
 from lazy_transcode.media.priors import Taught
-from lazy_transcode.media.probe import MediaInfo, probe
+from lazy_transcode.media.probe import FrameScan, MediaInfo, probe
 from lazy_transcode.media.source import HeldSource, inside, real_path
 from lazy_transcode.media.tags import output_source_id
 from lazy_transcode.state import layout
@@ -57,6 +57,9 @@ class Job:
     cores: int = 1  # the cores this job's encoders share
     remote: RemotePieces | None = None  # a farm that encodes some of the pieces elsewhere (None: all here)
     taught: Sequence[Taught] = ()  # earlier searches beyond this folder's records (ltd's history, if it has one)
+    # The source's frames as the search scanned them to plan its samples: the pieces' plan takes them
+    # instead of reading the whole source again, once (then they are dropped).
+    scan: FrameScan | None = None
 
     @property
     def cp(self) -> Checkpoint:

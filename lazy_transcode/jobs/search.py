@@ -202,7 +202,6 @@ class _SearchRun:
         self.recorded_dir = clips_dir(manager.state_dir, input_file)  # as clip paths are recorded
         self.probes_run = 0
         self.capped = False  # VBR: the range's top is 0.8x the source bitrate
-        self.scan: FrameScan | None = None  # the source's frames, scanned to plan the samples: the probes' plan
         if self.kind == "quality":
             lo, hi = profile.search_range
             self.space = SearchSpace.quality(lo, hi)
@@ -259,7 +258,7 @@ class _SearchRun:
             estimate = self.prior == base and not any(p.confirmed for p in record.search.probes)
             self.candidates = Candidates(
                 self.job, record.search, (self.options.vmaf_target, band_top), estimate=estimate,
-                sample=self._sample_times(clips), scan=self.scan,
+                sample=self._sample_times(clips),
             )  # fmt: skip
         self.manager.update_step("quality_search", progress=self.manager.state.progress_percent)
         known = self._known_probes()
@@ -387,12 +386,13 @@ class _SearchRun:
         except ProbeError:
             return plan, None, None
         duration, chapters, count = self.info.duration, self.info.chapters, self.options.samples
+        if self.job is not None:
+            self.job.scan = scan  # the pieces are planned from it (a probe's, or the encode's): one read
         pieces = self._scored_pieces(scan)
         if pieces is None:
             return plan_samples(duration, chapters, count=count, candidates=slices(scan, CLIP_SECONDS)), None, None
         firsts = [p.first_frame for p in pieces]
         ranked = plan_samples(duration, chapters, count=count, candidates=stretches(scan, firsts))
-        self.scan = scan  # the first probe plans its pieces from it: no second read of the whole source
         return ranked, scan.frame_count, tuple(round(c.start + c.duration / 2, 3) for c in ranked)
 
     def _scored_pieces(self, scan: FrameScan) -> list[PiecePlan] | None:

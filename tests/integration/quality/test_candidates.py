@@ -337,6 +337,26 @@ def test_each_probe_piece_is_scored_by_its_own_encoder(
     assert abs(pooled - exact.mean) <= 0.3
 
 
+def count_source_scans(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """The scans of every packet of the source (named `name`, or read through its held descriptor) that
+    the search and the encode make from now on, in this process."""
+    scans: list[str] = []
+
+    def counting(module: object) -> None:
+        real = module.scan_video_frames  # type: ignore[attr-defined]
+
+        def scan(path: str | Path, stream_index: int | None = None) -> FrameScan:
+            if re.fullmatch(r"/proc/\d+/fd/\d+", str(path)) or Path(path).name == name:
+                scans.append(str(path))
+            return real(path, stream_index)
+
+        monkeypatch.setattr(module, "scan_video_frames", scan)
+
+    counting(search_module)
+    counting(encode_module)
+    return scans
+
+
 @pytest.mark.parametrize("samples", [None, 3])
 def test_a_longer_file_is_measured_on_sample_pieces_that_stay_in_the_output(
     samples: int | None,
@@ -350,20 +370,7 @@ def test_a_longer_file_is_measured_on_sample_pieces_that_stay_in_the_output(
     pieces or more, a cold guess that misses the band clearly is estimated from the second alone. The
     source's packets are read once: the scan that ranks the samples plans the pieces."""
     wrapper, log = logging_ffmpeg
-    source_scans: list[str] = []
-
-    def counting(module: object) -> None:
-        real = module.scan_video_frames  # type: ignore[attr-defined]
-
-        def scan(path: str | Path, stream_index: int | None = None) -> FrameScan:
-            if re.fullmatch(r"/proc/\d+/fd/\d+", str(path)) or Path(path).name == "bbb.mp4":
-                source_scans.append(str(path))
-            return real(path, stream_index)
-
-        monkeypatch.setattr(module, "scan_video_frames", scan)
-
-    counting(search_module)
-    counting(encode_module)
+    source_scans = count_source_scans(monkeypatch, "bbb.mp4")
     library = tmp_path / "library"
     library.mkdir()
     source = library / "bbb.mp4"
@@ -435,3 +442,32 @@ def test_a_longer_file_recorded_without_its_sample_times_goes_on_with_the_old_on
     probed_pieces = [e for e in piece_encodes(log) if e.startswith("probes/")]
     assert probed_pieces and not [e for e in probed_pieces if e.startswith(f"probes/q{first[0]}/")], probed_pieces
     assert {e.rsplit("/", 1)[-1] for e in probed_pieces} == holding(legacy), (probed_pieces, legacy, ranked)
+
+
+def test_a_longer_file_probed_on_cut_clips_reads_its_source_once(
+    bbb_100s: Path, tmp_path: Path, ffmpeg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an ffmpeg that cannot score a piece beside its encode (7.0), a longer file's samples are cut
+    as clips, ranked from one scan of the source's packets, and the encode's pieces are planned from
+    that same scan: the source is read once."""
+    wrapper = tmp_path / "bin" / "ffmpeg"
+    wrapper.parent.mkdir()
+    log = tmp_path / "calls.log"
+    wrapper.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {log}\n'
+        'if [ "$*" = "-hide_banner -version" ]; then echo "ffmpeg version 7.0.2 Copyright (c) the FFmpeg developers"; '
+        f'exit 0; fi\nexec {ffmpeg} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    source_scans = count_source_scans(monkeypatch, "bbb.mp4")
+    library = tmp_path / "library"
+    library.mkdir()
+    source = library / "bbb.mp4"
+    shutil.copy(bbb_100s, source)
+    options = JobOptions(output_dir=str(tmp_path / "out"), **{**OPTIONS, "piece_seconds": 10.0})
+    result = asyncio.run(run_job(source, options, JobControl(), ffmpeg=str(wrapper)))
+    assert result.status == "completed", result.reason
+    calls = log.read_text().splitlines()
+    assert [c for c in calls if "ffv1" in c], "the samples are cut as clips"
+    assert not [c for c in calls if "libvmaf" in c and "-dec 0:0" in c], "no piece is scored beside its encode"
+    assert len(source_scans) == 1, source_scans
