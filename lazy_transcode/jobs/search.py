@@ -380,14 +380,14 @@ class _SearchRun:
         encoders (ffmpeg 7.1 with libvmaf, and frames that go to the encoders as YUV4MPEG): then they are
         the pieces holding those times (the stretches ranked are the pieces). Else they are cut as clips:
         scoring scattered pieces from their join would decode the source up to the last one, for every probe.
-        The scan is one demux of the source's packets, no decode: little beside the probes it aims."""
+        The scan is one demux of the source's packets, no decode; the job's pieces are then planned from it."""
         try:
             scan = await asyncio.to_thread(scan_video_frames, self.reads, self.video.index)
         except ProbeError:
             return plan, None, None
         duration, chapters, count = self.info.duration, self.info.chapters, self.options.samples
-        if self.job is not None:
-            self.job.scan = scan  # the pieces are planned from it (a probe's, or the encode's): one read
+        assert self.job is not None  # only a job's search ranks its samples
+        self.job.scan = scan  # the pieces are planned from it (a probe's, or the encode's): one read
         pieces = self._scored_pieces(scan)
         if pieces is None:
             return plan_samples(duration, chapters, count=count, candidates=slices(scan, CLIP_SECONDS)), None, None
@@ -413,8 +413,8 @@ class _SearchRun:
         on cut clips."""
         if not clips[0].whole:
             return None
-        if clips[0].samples is not None:
-            return list(clips[0].samples) or None
+        if clips[0].samples is not None:  # never empty: a record's are validated
+            return list(clips[0].samples)
         return legacy_sample_starts(self.info.duration, self.info.chapters, count=self.options.samples) or None
 
     def _known_probes(self) -> dict[int, Measurement]:

@@ -165,7 +165,7 @@ def _ranked(candidates: Sequence[Stretch], n: int, window: tuple[float, float], 
         if s.duration > 0 and s.start >= lo - 1e-6 and s.start + s.duration <= hi + 1e-6
         and not any(s.start < t.start + t.duration and t.start < s.start + s.duration for t in taken)
     ]  # fmt: skip
-    if len(usable) < n or not usable:
+    if len(usable) < n:  # n >= 1
         return None
     rates = [s.rate for s in usable]
     if min(rates) <= 0 or max(rates) < FLAT_RATE * min(rates):
