@@ -1,6 +1,7 @@
 """Sample clips for the quality search: where to cut them, and cutting them frame-exact.
 
-Planning follows the original's rules: about 10 % of the file in clips, an opening chapter (OP,
+Planning follows the original's rules: about 10 % of the file in clips (at least three: one of each
+stratum below, hard, middle and easy), an opening chapter (OP,
 Opening, Theme, Intro) always sampled since openings are the hardest scenes of a series, the other
 clips between the first minute and the last two (credits and recaps are unrepresentative; a short
 file keeps a tenth of its length at each end instead); a short file is measured whole.
@@ -36,6 +37,8 @@ from lazy_transcode.state.layout import clip_name
 CLIP_SECONDS = 10.0
 COVERAGE = 0.10
 MAX_AUTO_CLIPS = 12
+MIN_AUTO_CLIPS = 3  # strata at least: hard, middle and easy (two, one per half, missed a film's mean by 0.5 VMAF)
+LEGACY_MIN_AUTO_CLIPS = 2  # as a record made before sample times were recorded planned its samples
 WHOLE_FILE_SECONDS = 60.0
 HEAD_SKIP = 60.0  # clips start after the first minute ...
 TAIL_SKIP = 120.0  # ... and end before the last two
@@ -103,9 +106,9 @@ def is_opening(title: str | None) -> bool:
     return bool(title) and bool(_OPENING.search(title or ""))
 
 
-def auto_count(duration: float, clip_seconds: float = CLIP_SECONDS) -> int:
-    """About 10 % coverage, at least 2 clips, at most MAX_AUTO_CLIPS."""
-    return max(2, min(MAX_AUTO_CLIPS, round(COVERAGE * duration / clip_seconds)))
+def auto_count(duration: float, clip_seconds: float = CLIP_SECONDS, least: int = MIN_AUTO_CLIPS) -> int:
+    """About 10 % coverage, at least `least` clips, at most MAX_AUTO_CLIPS."""
+    return max(least, min(MAX_AUTO_CLIPS, round(COVERAGE * duration / clip_seconds)))
 
 
 def plan_samples(
@@ -127,6 +130,8 @@ def plan_samples(
 def legacy_sample_starts(duration: float, chapters: Sequence[Chapter] = (), *, count: int | None = None) -> list[float]:
     """Where a record made before sample times were recorded sampled a longer file measured on its own
     pieces (evenly spread between 60 s and the last 120 s): such a job goes on with those; [] if whole."""
+    if count is None:
+        count = auto_count(duration, least=LEGACY_MIN_AUTO_CLIPS)
     plan = _plan(duration, chapters, count, CLIP_SECONDS, (HEAD_SKIP, duration - TAIL_SKIP), ())
     return [] if plan[0].whole else [c.start for c in plan]
 

@@ -40,7 +40,8 @@ def test_many_samples_that_cover_half_the_file_measure_it_whole() -> None:
 
 def test_count_gives_about_ten_percent_coverage() -> None:
     assert auto_count(600) == round(0.1 * 600 / CLIP_SECONDS) == 6
-    assert auto_count(120) == 2
+    assert auto_count(120) == auto_count(240) == 3  # a stratum each of hard, middle and easy stretches
+    assert auto_count(240, least=2) == 2  # as records made before sample times were recorded
     assert auto_count(7200) == MAX_AUTO_CLIPS
 
 
@@ -94,17 +95,18 @@ def _stretches(rates: dict[float, float], seconds: float = 10.0) -> list[Stretch
 
 def test_ranked_samples_are_the_median_stretch_of_each_stratum() -> None:
     """A 240 s file cut in 10 s stretches whose bytes per second grow with time: of the 18 inside its
-    edges (a tenth of it at each end), two samples are the medians of the easier and the harder nine."""
+    edges (a tenth of it at each end), two samples are the medians of the easier and the harder nine, and
+    three (the default) those of each six."""
     candidates = _stretches({float(t): 1000.0 + t for t in range(0, 240, 10)})
-    clips = plan_samples(240.0, candidates=candidates)
+    clips = plan_samples(240.0, count=2, candidates=candidates)
     assert [(c.start, c.duration) for c in clips] == [(70.0, 10.0), (160.0, 10.0)]
-    assert [c.start for c in plan_samples(240.0, count=3, candidates=candidates)] == [50.0, 110.0, 170.0]
+    assert [c.start for c in plan_samples(240.0, candidates=candidates)] == [50.0, 110.0, 170.0]
 
 
 def test_ranked_samples_follow_the_rate_not_the_time() -> None:
     """The hard scenes lie together at the start: one sample is among them, the other among the rest."""
     rates = {float(t): (9000.0 if t < 100 else 3000.0) + t for t in range(0, 240, 10)}
-    starts = [c.start for c in plan_samples(240.0, candidates=_stretches(rates))]
+    starts = [c.start for c in plan_samples(240.0, count=2, candidates=_stretches(rates))]
     assert len(starts) == 2 and starts[0] < 100 <= starts[1]
 
 
@@ -128,7 +130,7 @@ def test_ranked_samples_keep_the_opening_and_stay_clear_of_it() -> None:
 def test_a_short_film_is_sampled_inside_a_tenth_of_it_at_each_end() -> None:
     for c in plan_samples(240.0):
         assert c.start >= 24.0 and c.start + c.duration <= 216.0
-    assert [c.start for c in plan_samples(240.0)] == [67.0, 163.0]
+    assert [c.start for c in plan_samples(240.0)] == [51.0, 115.0, 179.0]
 
 
 def test_legacy_sample_starts_are_those_of_the_version_before_sample_times_were_recorded() -> None:
