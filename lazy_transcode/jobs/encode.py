@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,21 +104,15 @@ def y4m_timing(pts: list[int], plans: list[PiecePlan], pix_fmt: str | None, enc:
     return FrameTiming.of(pts, plans)
 
 
-async def _all_or_none(coros: Sequence[Awaitable[None]]) -> None:
-    """Run the lanes together; the first to fail stops the others, and its exception is raised."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
+async def _all_or_none(lanes: Sequence[Callable[[asyncio.TaskGroup], Coroutine[Any, Any, None]]]) -> None:
+    """Run the lanes together, each given the group to which it may add tasks of its own (a run's last
+    check); the first to fail stops all the others, and its exception is raised."""
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
-    for task in tasks:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+        async with asyncio.TaskGroup() as group:
+            for lane in lanes:
+                group.create_task(lane(group))
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
 
 
 class PieceEncoder:
@@ -350,10 +344,10 @@ class PieceEncoder:
             lanes = Lanes(missing, max(1, local), Fraction(self.rec.time_base))
             self._local_ids = set(range(local))
             log.info("%s: %d pieces to encode, %d at a time here", self.source.name, len(missing), local)
-            coros = [self._lane(lanes, n) for n in range(local)]
+            runs = [functools.partial(self._lane, lanes, n) for n in range(local)]
             if farm is not None:
-                coros.append(farm.run(lanes, first_lane=local))
-            await _all_or_none(coros)
+                runs.append(lambda _group: farm.run(lanes, first_lane=local))
+            await _all_or_none(runs)
         self.control.report(Progress(step=self.progress_step, percent=100.0))
 
     def _lane_count(self, pieces: int, *, scored: bool = False) -> int:
@@ -364,8 +358,10 @@ class PieceEncoder:
             asked = auto_piece_workers(self.profile.name, self.info, self.job.cores, scored=scored)
         return max(1, min(asked, pieces))
 
-    async def _lane(self, lanes: Lanes, lane: int) -> None:
-        """One lane: claim a run, encode it, until no work is left."""
+    async def _lane(self, lanes: Lanes, lane: int, group: asyncio.TaskGroup) -> None:
+        """One lane: claim a run, encode it, until no work is left. A run's last piece is checked in
+        `group`, beside the lane's next run: a lane left idle near the end takes over another's pieces
+        at once, not after the check."""
         while True:
             await self.control.wait_if_paused()
             # No await between the claim and the start of its first piece: no other lane can take it first.
@@ -391,7 +387,7 @@ class PieceEncoder:
                     control=self.control, part_path=self._part_path, on_frames=self._on_frames,
                     encoder_for=encoder_for, on_piece=self._piece_encoded, name=self.source.name,
                     timing=self.rec.timing(), score=scored, on_score=self._on_score,
-                    decode_threads=self._decode_threads(lanes),
+                    decode_threads=self._decode_threads(lanes), defer=group.create_task,
                 )  # fmt: skip
             except RunFailed as exc:
                 if scored is None or exc.piece is None:

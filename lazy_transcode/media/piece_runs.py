@@ -6,8 +6,11 @@ A run is therefore any stretch of pieces, in any order relative to other runs, o
 another, and a resumed job ends identical to an uninterrupted one. Inside a run the source is read
 once, with no seek per piece: the decoder writes each piece's raw frames into that piece's FIFO, and
 the next piece's encoder is already waiting on its FIFO when the decoder gets there, so the CPU does not
-idle between pieces. The caller decides, piece by piece, whether the run goes on (`encoder_for`
-returns None when another lane took the rest of the run) and what each encoder's arguments are.
+idle between pieces. That encoder is started once the one before has encoded PRESTART_SHARE of its
+frames (the decoder is then still feeding it), not earlier: until then the next piece may still go to
+a lane left idle at the end of the job. The caller decides, piece by piece, whether the run goes on
+(`encoder_for` returns None when another lane took the rest of the run) and what each encoder's
+arguments are.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from lazy_transcode.control import JobControl
 from lazy_transcode.media.commands import decode_pieces_args, piece_encode_args
@@ -34,6 +38,7 @@ from lazy_transcode.media.vmaf import InlineScore, VmafError, VmafScore, parse_l
 log = logging.getLogger(__name__)
 
 FIFO_PREFIX = "lazy-transcode-"  # then the pid of the process whose decoder and encoders use the FIFOs
+PRESTART_SHARE = 0.75  # of a piece's frames encoded when the next piece's encoder is started
 
 
 class RunFailed(RuntimeError):
@@ -81,11 +86,12 @@ async def encode_run(
     score: InlineScore | None = None,
     on_score: Callable[[PiecePlan, VmafScore], None] | None = None,
     decode_threads: int | None = None,
+    defer: Callable[[Coroutine[Any, Any, None]], object] | None = None,
 ) -> int:
     """Encode the pieces of `run` in order into `part_path(index)`; return how many were encoded.
 
-    `encoder_for(plan)` is asked just before a piece's encoder starts (one piece ahead of the one being
-    encoded): its arguments, or None to end the run before that piece. `on_frames(plan, n)` reports the
+    `encoder_for(plan)` is asked just before a piece's encoder starts (while the piece before it is
+    being encoded): its arguments, or None to end the run before that piece. `on_frames(plan, n)` reports the
     frames a piece's encoder has done; `on_piece(plan)` is awaited once a piece's encoder has exited
     (it checks and records the piece; what it raises ends the run). The decoder and every encoder
     still running are stopped when the run ends, however it ends. `name` names the file in the log
@@ -93,7 +99,9 @@ async def encode_run(
     encoders as YUV4MPEG (cheaper than NUT), and each encoder gives them back their timestamps.
     With `score` too, each encoder also measures its piece's VMAF against the frames it got, and
     `on_score(plan, score)` hears it before `on_piece` (not at all if that failed: the piece is good).
-    `decode_threads` caps the run's decoder's threads (None: ffmpeg's choice).
+    `decode_threads` caps the run's decoder's threads (None: ffmpeg's choice). `defer(coro)` takes the
+    `on_piece` of the run's last piece instead of awaiting it here, so that the lane is free for its next
+    run while that piece is checked (the caller must await it).
     """
     first = run[0]
     which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{run[-1].index}"
@@ -124,13 +132,14 @@ async def encode_run(
         )
         encoders: dict[int, asyncio.Future[str]] = {}
         ended_at: int | None = None  # the run stops before this position (the rest went to another lane)
+        closing = False  # the run is ending: a late progress report starts nothing
 
         def decoder_failed() -> bool:
             return decoder.done() and (decoder.cancelled() or decoder.exception() is not None)
 
         def start_encoder(n: int) -> None:
             nonlocal ended_at
-            if n >= len(run) or n in encoders or (ended_at is not None and n >= ended_at):
+            if closing or n >= len(run) or n in encoders or (ended_at is not None and n >= ended_at):
                 return
             plan = run[n]
             enc = encoder_for(plan)
@@ -143,8 +152,10 @@ async def encode_run(
                 graph = lambda d, r, o, plan=plan: scoring.graph(d, r, log_of(plan), o)  # noqa: E731
             args = piece_encode_args(fifo_of(plan), info, plan, enc, part_path(plan.index), time_base, timing, graph)
 
-            def progress(rec: FfmpegProgress, plan: PiecePlan = plan) -> None:
+            def progress(rec: FfmpegProgress, plan: PiecePlan = plan, n: int = n) -> None:
                 on_frames(plan, min(rec.frame, plan.frame_count))
+                if rec.frame >= PRESTART_SHARE * plan.frame_count:
+                    start_encoder(n + 1)
 
             encoders[n] = asyncio.ensure_future(
                 run_ffmpeg(
@@ -159,7 +170,6 @@ async def encode_run(
                 start_encoder(n)
                 if n not in encoders:
                     break
-                start_encoder(n + 1)
                 encoder = encoders[n]  # stays listed until done, so `finally` can stop it
                 while not encoder.done() and not decoder_failed():
                     waiters = {encoder} if decoder.done() else {encoder, decoder}
@@ -181,18 +191,22 @@ async def encode_run(
                     part_path(plan.index).unlink(missing_ok=True)
                     raise RunFailed(f"piece {plan.index} failed: {exc}", plan.index) from None
                 del encoders[n]
-                start_encoder(n + 2)  # waiting on its FIFO while this piece is checked
+                start_encoder(n + 1)  # unless a progress report did: it waits on its FIFO while this piece is checked
                 if scoring is not None and on_score is not None:
                     try:
                         on_score(plan, parse_log(log_of(plan), scoring.model))
                     except VmafError as exc:
                         log.warning("%s: piece %d was not scored (%s)", name or source.name, plan.index, exc)
                     log_of(plan).unlink(missing_ok=True)
-                await on_piece(plan)
+                if defer is not None and n + 1 not in encoders:  # the run's last piece
+                    defer(on_piece(plan))
+                else:
+                    await on_piece(plan)
                 done += 1
             if ended_at is None:
                 await decoder
         finally:
+            closing = True
             for task in (decoder, *encoders.values()):
                 if not task.done():
                     task.cancel()
