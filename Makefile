@@ -17,10 +17,16 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# The package's bytecode is written as installing a wheel would (a Python started with
+# PYTHONDONTWRITEBYTECODE would otherwise compile every module again in each process it starts).
+compile = $(BIN)/python -m compileall -q lazy_transcode >/dev/null
+
 run: $(VENV)/.installed
+	$(compile)
 	$(BIN)/ltd
 
 test: $(VENV)/.installed-test
+	$(compile)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
@@ -30,6 +36,7 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 bench: $(VENV)/.installed-test
+	$(compile)
 	for b in bench/*_bench.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

