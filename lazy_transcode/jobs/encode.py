@@ -490,7 +490,8 @@ class PieceEncoder:
                 reason = "does not start with a keyframe"
         if reason is None and (leftover or decode or self.options.verify == "full"):
             try:
-                check = decode_check_args(part)
+                alone = not self._in_flight  # no encoder of this job is running: nothing else wants the cores
+                check = decode_check_args(part, threads=self.job.cores if alone else 1)
                 await run_ffmpeg(check, ffmpeg=self.ffmpeg, control=self.control, priority=Priority.IDLE)
             except FFmpegRunError as exc:
                 reason = f"does not decode ({exc})"

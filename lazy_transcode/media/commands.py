@@ -272,9 +272,11 @@ def assemble_args(
     return _compile(ffmpeg_python.output(*streams, str(out), **kwargs))
 
 
-def decode_check_args(path: Path) -> list[str]:
+def decode_check_args(path: Path, threads: int = 1) -> list[str]:
     """Decode the first video stream to nothing: any decoding error fails.
 
-    One thread spends the least CPU in all: the check runs beside an encode.
+    One thread spends the least CPU in all, beside an encode; a check with nothing beside it (the job's
+    last) is given every core, since it is all that stands between the last piece and the output.
     """
-    return ["-xerror", "-err_detect", "explode", "-threads", "1", "-i", str(path), "-map", "0:v:0?", "-f", "null", "-"]
+    return ["-xerror", "-err_detect", "explode", "-threads", str(max(1, threads)), "-i", str(path),
+            "-map", "0:v:0?", "-f", "null", "-"]  # fmt: skip
