@@ -223,6 +223,12 @@ class FarmClient:
                 await asyncio.wait([waiting], timeout=POLL)
                 if self.client is not client:
                     raise RemoteFailed("the scheduler went away")
+                if not waiting.done() and not any(address in self.workers for address in allowed):
+                    # The task may run on these workers only: gone (a worker that restarts comes back
+                    # under another address), it would wait for them forever.
+                    with contextlib.suppress(BaseException):
+                        await asyncio.wait_for(client.cancel([future], reason="its workers left the farm"), 5)
+                    raise RemoteFailed("the workers it was sent to left the farm")
             outcome = waiting.result()
         except asyncio.CancelledError:
             task = asyncio.current_task()

@@ -346,7 +346,7 @@ class PieceEncoder:
             log.info("%s: %d pieces to encode, %d at a time here", self.source.name, len(missing), local)
             runs = [functools.partial(self._lane, lanes, n) for n in range(local)]
             if farm is not None:
-                runs.append(lambda _group: farm.run(lanes, first_lane=local))
+                runs.append(functools.partial(farm.run, lanes, local))
             await _all_or_none(runs)
         self.control.report(Progress(step=self.progress_step, percent=100.0))
 
@@ -490,7 +490,7 @@ class PieceEncoder:
                 reason = "does not start with a keyframe"
         if reason is None and (leftover or decode or self.options.verify == "full"):
             try:
-                alone = not self._in_flight  # no encoder of this job is running: nothing else wants the cores
+                alone = not self._in_flight  # no piece of this job is being encoded, here or on a farm
                 check = decode_check_args(part, threads=self.job.cores if alone else 1)
                 await run_ffmpeg(check, ffmpeg=self.ffmpeg, control=self.control, priority=Priority.IDLE)
             except FFmpegRunError as exc:

@@ -39,9 +39,9 @@ class RemoteLanes:
         self.remote = remote
         self.control = encoder.control
 
-    async def run(self, lanes: Lanes, first_lane: int) -> None:
+    async def run(self, lanes: Lanes, first_lane: int, group: asyncio.TaskGroup) -> None:
         """Keep one remote lane per farm slot until every piece is done; with no local lane (local_pieces
-        = 0) and no farm, encode here in one lane."""
+        = 0) and no farm, encode here in one lane (in `group`, the lanes' group, where it defers checks)."""
         tasks: dict[int, asyncio.Task[None]] = {}
         next_lane = first_lane
         try:
@@ -56,7 +56,7 @@ class RemoteLanes:
                 remote_lanes = sum(1 for n in tasks if n not in self.encoder._local_ids)
                 if not self.encoder._local_ids and not self.remote.slots() and not tasks and lanes.open_work():
                     self.encoder._local_ids.add(next_lane)  # no lane of our own and no farm: one here
-                    tasks[next_lane] = asyncio.ensure_future(self.encoder._lane(lanes, next_lane))
+                    tasks[next_lane] = asyncio.ensure_future(self.encoder._lane(lanes, next_lane, group))
                     next_lane += 1
                 while not self.control.paused and remote_lanes < self.remote.slots() and lanes.open_work():
                     tasks[next_lane] = asyncio.ensure_future(self._lane(lanes, next_lane))

@@ -93,6 +93,8 @@ def capabilities(exe: str | None = None) -> Capabilities:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
     version_line = listed[0].splitlines()[:1]
     version = version_line[0].split()[2] if version_line and len(version_line[0].split()) > 2 else "?"
     encoders = frozenset(_LIST_LINE.findall(listed[1]))

@@ -7,8 +7,9 @@ another, and a resumed job ends identical to an uninterrupted one. Inside a run 
 once, with no seek per piece: the decoder writes each piece's raw frames into that piece's FIFO, and
 the next piece's encoder is already waiting on its FIFO when the decoder gets there, so the CPU does not
 idle between pieces. That encoder is started once the one before has encoded PRESTART_SHARE of its
-frames (the decoder is then still feeding it), not earlier: until then the next piece may still go to
-a lane left idle at the end of the job. The caller decides, piece by piece, whether the run goes on
+frames (by then the decoder is usually still feeding it; if not, the decoder waits at the next FIFO
+until that encoder opens it), not earlier: until then the next piece may still go to a lane left idle
+at the end of the job. The caller decides, piece by piece, whether the run goes on
 (`encoder_for` returns None when another lane took the rest of the run) and what each encoder's
 arguments are.
 """
@@ -101,7 +102,7 @@ async def encode_run(
     `on_score(plan, score)` hears it before `on_piece` (not at all if that failed: the piece is good).
     `decode_threads` caps the run's decoder's threads (None: ffmpeg's choice). `defer(coro)` takes the
     `on_piece` of the run's last piece instead of awaiting it here, so that the lane is free for its next
-    run while that piece is checked (the caller must await it).
+    run while that piece is checked (the caller must await it; what it raises is then the caller's).
     """
     first = run[0]
     which = f"piece {first.index}" if len(run) == 1 else f"pieces {first.index}-{run[-1].index}"
@@ -212,4 +213,7 @@ async def encode_run(
                     task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():  # cancelled while its ffmpegs were reaped above
+            raise asyncio.CancelledError
         return done

@@ -1,9 +1,9 @@
 """Sample clips for the quality search: where to cut them, and cutting them frame-exact.
 
-Planning follows the original's rules: about 10 % of the file in clips (at least three: one of each
-stratum below, hard, middle and easy), an opening chapter (OP,
-Opening, Theme, Intro) always sampled since openings are the hardest scenes of a series, the other
-clips between the first minute and the last two (credits and recaps are unrepresentative; a short
+Planning follows the original's rules: about 10 % of the file in clips (by default at least three,
+so that the strata below are at least hard, middle and easy ones when there is no opening), an
+opening chapter (OP, Opening, Theme, Intro) always sampled since openings are the hardest scenes of a
+series, the other clips between the first minute and the last two (credits and recaps are unrepresentative; a short
 file keeps a tenth of its length at each end instead); a short file is measured whole.
 
 Where the source's packet sizes are known, the other clips are chosen by how hard each stretch is to

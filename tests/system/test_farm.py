@@ -72,9 +72,9 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
             os.kill(pid, signal.SIGKILL)
 
 
-def farm_config(farm: Farm, extra: str = "") -> str:
+def farm_config(farm: Farm, extra: str = "", local_pieces: int = 1) -> str:
     return FAST_DEFAULTS.replace("[defaults]", "piece_workers = 1\n[defaults]") + (
-        f'\n[farm]\nscheduler = "{farm.address}"\ninsecure = true\nlocal_pieces = 1\n{extra}'
+        f'\n[farm]\nscheduler = "{farm.address}"\ninsecure = true\nlocal_pieces = {local_pieces}\n{extra}'
     )
 
 
@@ -152,6 +152,34 @@ def test_a_worker_killed_mid_piece_loses_nothing(
     job = done(ltd, job_id)
     assert job["state"] == "completed", job
     assert video_digest(output_of(film.parent)) == local_digest  # every frame, as a local encode
+
+
+def test_with_no_local_pieces_a_job_whose_only_worker_dies_encodes_here(
+    farm: Farm, ltd_factory: Callable[..., Ltd], film: Path, local_digest: str
+) -> None:
+    """`local_pieces = 0`: every piece goes to the farm while it has a slot. Its only worker is killed
+    mid-piece, nanny and all: the piece it had comes back as failed (it could run on that worker only),
+    and with no slot left and no lane of its own the job encodes the rest here, in one lane."""
+    farm.start_scheduler()
+    farm.start_worker("w1")
+    ltd = ltd_factory(farm_config(farm, local_pieces=0)).start()
+    wait_members(ltd, 1)
+    job_id = add(ltd, film)
+
+    def w1_encoding() -> bool:
+        return any(b"ffmpeg" in _comm(pid) for pid in _alive(descendants(farm.workers["w1"].pid)))
+
+    wait_until(w1_encoding, 60, "a piece on w1")
+    killed = farm.dask_worker_pids("w1")
+    assert killed
+    os.killpg(farm.workers["w1"].pid, signal.SIGKILL)  # its nanny too: no worker comes back
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    job = done(ltd, job_id)
+    assert job["state"] == "completed", (job, ltd.log.read_text()[-3000:])
+    assert "encoding it elsewhere" in ltd.log.read_text()
+    assert video_digest(output_of(film.parent)) == local_digest
 
 
 def _alive(pids: list[int]) -> list[int]:
